@@ -1,0 +1,1 @@
+//! Disk abstraction (being written).
