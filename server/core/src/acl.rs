@@ -192,6 +192,7 @@ pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jute::perms;
 
     #[test]
     fn digest_matches_zookeeper() {
