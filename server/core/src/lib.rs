@@ -13,6 +13,7 @@ pub mod acl;
 pub mod disk;
 pub mod path;
 pub mod prep;
+pub mod recovery;
 pub mod server;
 pub mod session;
 pub mod storage;

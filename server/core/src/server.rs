@@ -486,8 +486,10 @@ impl Server {
             }
             Err(_) => {
                 let z = self.tree.last_zxid();
+                // ZooKeeper answers an undecodable body with MarshallingError
+                // and keeps the connection.
                 let f = frame(hdr.xid, z, ErrorCode::MarshallingError.code(), &[]);
-                self.enqueue_done(conn, f, true);
+                self.enqueue_done(conn, f, false);
                 return;
             }
         };

@@ -50,10 +50,20 @@ record!(
     }
 );
 
-record!(ClientInfo { auth_scheme: String = ustring, user: String = ustring });
+record!(ClientInfo {
+    auth_scheme: String = ustring,
+    user: String = ustring
+});
 
-record!(RequestHeader { xid: i32 = int, op: i32 = int });
-record!(ReplyHeader { xid: i32 = int, zxid: i64 = long, err: i32 = int });
+record!(RequestHeader {
+    xid: i32 = int,
+    op: i32 = int
+});
+record!(ReplyHeader {
+    xid: i32 = int,
+    zxid: i64 = long,
+    err: i32 = int
+});
 record!(AuthPacket { auth_type: i32 = int, scheme: String = ustring, auth: Vec<u8> = buffer });
 
 record!(CreateRequest {
@@ -69,15 +79,34 @@ record!(CreateTtlRequest {
     flags: i32 = int,
     ttl: i64 = long,
 });
-record!(DeleteRequest { path: String = ustring, version: i32 = int });
-record!(ExistsRequest { path: String = ustring, watch: bool = boolean });
-record!(GetDataRequest { path: String = ustring, watch: bool = boolean });
+record!(DeleteRequest {
+    path: String = ustring,
+    version: i32 = int
+});
+record!(ExistsRequest {
+    path: String = ustring,
+    watch: bool = boolean
+});
+record!(GetDataRequest {
+    path: String = ustring,
+    watch: bool = boolean
+});
 record!(SetDataRequest { path: String = ustring, data: Option<Vec<u8>> = nbuffer, version: i32 = int });
-record!(GetAclRequest { path: String = ustring });
+record!(GetAclRequest {
+    path: String = ustring
+});
 record!(SetAclRequest { path: String = ustring, acl: Vec<Acl> = vector, version: i32 = int });
-record!(GetChildrenRequest { path: String = ustring, watch: bool = boolean });
-record!(CheckVersionRequest { path: String = ustring, version: i32 = int });
-record!(SyncRequest { path: String = ustring });
+record!(GetChildrenRequest {
+    path: String = ustring,
+    watch: bool = boolean
+});
+record!(CheckVersionRequest {
+    path: String = ustring,
+    version: i32 = int
+});
+record!(SyncRequest {
+    path: String = ustring
+});
 record!(ReconfigRequest {
     joining_servers: String = ustring,
     leaving_servers: String = ustring,
@@ -88,7 +117,10 @@ record!(
     /// checkWatches / removeWatches; `watcher_type` is a [`crate::WatcherType`] code.
     RemoveWatchesRequest { path: String = ustring, watcher_type: i32 = int }
 );
-record!(AddWatchRequest { path: String = ustring, mode: i32 = int });
+record!(AddWatchRequest {
+    path: String = ustring,
+    mode: i32 = int
+});
 record!(SetWatches {
     relative_zxid: i64 = long,
     data_watches: Vec<String> = vector,
@@ -103,22 +135,43 @@ record!(SetWatches2 {
     persistent_watches: Vec<String> = vector,
     persistent_recursive_watches: Vec<String> = vector,
 });
-record!(PathRequest { path: String = ustring });
-record!(MultiHeader { op: i32 = int, done: bool = boolean, err: i32 = int });
+record!(PathRequest {
+    path: String = ustring
+});
+record!(MultiHeader {
+    op: i32 = int,
+    done: bool = boolean,
+    err: i32 = int
+});
 
-record!(CreateResponse { path: String = ustring });
-record!(Create2Response { path: String = ustring, stat: Stat = record });
-record!(StatResponse { stat: Stat = record });
+record!(CreateResponse {
+    path: String = ustring
+});
+record!(Create2Response {
+    path: String = ustring,
+    stat: Stat = record
+});
+record!(StatResponse {
+    stat: Stat = record
+});
 record!(GetDataResponse { data: Option<Vec<u8>> = nbuffer, stat: Stat = record });
 record!(GetAclResponse { acl: Vec<Acl> = vector, stat: Stat = record });
 record!(GetChildrenResponse { children: Vec<String> = vector });
 record!(GetChildren2Response { children: Vec<String> = vector, stat: Stat = record });
-record!(SyncResponse { path: String = ustring });
+record!(SyncResponse {
+    path: String = ustring
+});
 record!(GetEphemeralsResponse { ephemerals: Vec<String> = vector });
-record!(GetAllChildrenNumberResponse { total_number: i32 = int });
+record!(GetAllChildrenNumberResponse {
+    total_number: i32 = int
+});
 record!(WhoAmIResponse { client_info: Vec<ClientInfo> = vector });
 record!(ErrorResponse { err: i32 = int });
-record!(WatcherEvent { event_type: i32 = int, state: i32 = int, path: String = ustring });
+record!(WatcherEvent {
+    event_type: i32 = int,
+    state: i32 = int,
+    path: String = ustring
+});
 
 /// First frame of a connection. `read_only` is `None` when the client did not
 /// append the (non-jute) read-only byte; the reply echoes it only if sent.

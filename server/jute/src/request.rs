@@ -17,7 +17,10 @@ pub const MULTI_OPS_MAX: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// create (1), create2 (15) or createContainer (19); `op` says which.
-    Create { op: i32, req: CreateRequest },
+    Create {
+        op: i32,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     Exists(ExistsRequest),
@@ -26,7 +29,10 @@ pub enum Request {
     GetAcl(GetAclRequest),
     SetAcl(SetAclRequest),
     /// getChildren (8) or getChildren2 (12); `with_stat` is true for 12.
-    GetChildren { with_stat: bool, req: GetChildrenRequest },
+    GetChildren {
+        with_stat: bool,
+        req: GetChildrenRequest,
+    },
     Sync(SyncRequest),
     Ping,
     Multi(Vec<MultiOp>),
@@ -37,7 +43,10 @@ pub enum Request {
     Auth(AuthPacket),
     /// setWatches (101) is normalised into the SetWatches2 shape; `v2` records
     /// which opcode carried it.
-    SetWatches { v2: bool, req: SetWatches2 },
+    SetWatches {
+        v2: bool,
+        req: SetWatches2,
+    },
     Sasl(Vec<u8>),
     GetEphemerals(PathRequest),
     GetAllChildrenNumber(PathRequest),
@@ -50,7 +59,10 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultiOp {
     /// `op` is create (1), create2 (15) or createContainer (19).
-    Create { op: i32, req: CreateRequest },
+    Create {
+        op: i32,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     SetData(SetDataRequest),
@@ -189,7 +201,11 @@ impl MultiResult {
 /// Encode a multi response body.
 pub fn write_multi_results(results: &[MultiResult], out: &mut Vec<u8>) {
     for res in results {
-        let err = if let MultiResult::Error(c) = res { *c } else { 0 };
+        let err = if let MultiResult::Error(c) = res {
+            *c
+        } else {
+            0
+        };
         MultiHeader {
             op: res.header_op(),
             done: false,

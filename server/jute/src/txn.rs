@@ -37,17 +37,36 @@ pub enum Txn {
         ephemeral_owner: i64,
         parent_cversion: i32,
     },
-    Delete { path: String },
+    Delete {
+        path: String,
+    },
     /// Deletion by the container/TTL reaper (opcode 20).
-    DeleteContainer { path: String },
+    DeleteContainer {
+        path: String,
+    },
     /// `version` is the node's new version.
-    SetData { path: String, data: Option<Vec<u8>>, version: i32 },
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
     /// `version` is the node's new aversion.
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
-    Check { path: String, version: i32 },
-    CreateSession { timeout_ms: i32 },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+    CreateSession {
+        timeout_ms: i32,
+    },
     CloseSession,
-    Error { err: i32 },
+    Error {
+        err: i32,
+    },
     Multi(Vec<Txn>),
 }
 

@@ -1,0 +1,442 @@
+//! The event loop that runs one standalone server: it owns the core
+//! [`Server`], feeds it inputs from the network, the ticker and the disk
+//! task, and executes its effects in order.
+//!
+//! Tasks:
+//! - listener: accepts sockets and spawns [`crate::net::serve_conn`];
+//! - ticker: an `Input::Tick` every half tick;
+//! - disk: appends transactions and fsyncs them in batches (group commit:
+//!   everything that queued up during one fsync goes into the next), then
+//!   reports `Input::Persisted`; takes snapshots and purges old files;
+//! - this loop: the only owner of server state. No locks around the core.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::fourlw;
+use crate::net::{ConnHandle, Out};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use zkcore::disk::Disk;
+use zkcore::server::{Effect, Input, Server, ServerConfig};
+use zkcore::storage::{self, NodeRecord, SnapshotData, TxnLog};
+use zkcore::tree::DataTree;
+use zkcore::ConnId;
+
+/// Everything that reaches the event loop.
+pub enum Event {
+    Accepted {
+        conn: ConnId,
+        ip: String,
+        handle: ConnHandle,
+    },
+    Gone {
+        conn: ConnId,
+        ip: String,
+    },
+    Input(Input),
+    FourLetter {
+        cmd: [u8; 4],
+        reply: oneshot::Sender<Option<String>>,
+    },
+    /// The disk task failed: the server must stop.
+    Fatal(String),
+}
+
+enum DiskCmd {
+    Append(Vec<jute::TxnRecord>),
+    Snapshot(SnapshotData),
+}
+
+/// Where the server keeps its files, as paths for the [`Disk`].
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub snap: String,
+    pub log: String,
+}
+
+/// Map zoo.cfg onto the core's settings.
+pub fn server_config(cfg: &Config) -> ServerConfig {
+    ServerConfig {
+        server_id: 1,
+        tick_ms: cfg.tick_ms as i64,
+        min_session_timeout_ms: cfg.min_session_timeout_ms as i32,
+        max_session_timeout_ms: cfg.max_session_timeout_ms as i32,
+        snap_count: cfg.snap_count as u64,
+        skip_acl: cfg.skip_acl,
+        super_digest: cfg.super_digest.clone(),
+        extended_types: cfg.extended_types_enabled,
+        reconfig_enabled: cfg.reconfig_enabled,
+        max_cnxn_outstanding: cfg.max_cnxn_outstanding as usize,
+        container_check_interval_ms: 60_000,
+    }
+}
+
+/// Load the newest valid snapshot and replay the log after it.
+pub fn recover(disk: &dyn Disk, dirs: &Dirs) -> anyhow::Result<zkcore::recovery::Recovered> {
+    zkcore::recovery::recover(disk, &dirs.snap, &dirs.log).context("recovering data")
+}
+
+/// Run a standalone server until a fatal error.
+pub async fn run(
+    cfg: Config,
+    disk: Arc<dyn Disk>,
+    dirs: Dirs,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let rec = recover(&*disk, &dirs)?;
+    if let Some(t) = &rec.torn {
+        tracing::warn!("truncated a torn log tail: {t:?}");
+    }
+    tracing::info!(zxid = rec.tree.last_zxid(), "recovered");
+    let log = TxnLog::open(disk.clone(), &dirs.log, rec.tree.last_zxid())
+        .context("opening the transaction log")?;
+    let start_ms = clock.now_ms();
+    let server = Server::new(server_config(&cfg), start_ms, rec.tree, rec.sessions);
+    let addr = std::net::SocketAddr::new(cfg.client_port_address, cfg.client_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding client port {addr}"))?;
+    tracing::info!("serving clients on {addr}");
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (disk_tx, disk_rx) = mpsc::unbounded_channel();
+    tokio::spawn(accept_loop(
+        listener,
+        ev_tx.clone(),
+        cfg.jute_max_buffer as usize,
+    ));
+    tokio::spawn(ticker(ev_tx.clone(), cfg.tick_ms as u64));
+    tokio::spawn(disk_task(
+        log,
+        disk.clone(),
+        dirs.clone(),
+        cfg.autopurge_snap_retain_count as usize,
+        disk_rx,
+        ev_tx,
+    ));
+    let mut lp = Loop {
+        server,
+        conns: BTreeMap::new(),
+        per_ip: BTreeMap::new(),
+        disk_tx,
+        clock,
+        cfg,
+        start_ms,
+    };
+    lp.run(ev_rx).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    events: mpsc::UnboundedSender<Event>,
+    max_frame: usize,
+) {
+    let mut next = 1u64;
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let conn = ConnId(next);
+                next += 1;
+                tokio::spawn(crate::net::serve_conn(
+                    stream,
+                    addr,
+                    conn,
+                    events.clone(),
+                    max_frame,
+                ));
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn ticker(events: mpsc::UnboundedSender<Event>, tick_ms: u64) {
+    let every = Duration::from_millis((tick_ms / 2).max(10));
+    loop {
+        tokio::time::sleep(every).await;
+        if events.send(Event::Input(Input::Tick)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Group commit: take everything queued, append it, fsync once, report.
+async fn disk_task(
+    mut log: TxnLog,
+    disk: Arc<dyn Disk>,
+    dirs: Dirs,
+    retain: usize,
+    mut rx: mpsc::UnboundedReceiver<DiskCmd>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let disk2 = disk.clone();
+        let dirs2 = dirs.clone();
+        let (l, res) = off_loop(move || {
+            let r = write_batch(&mut log, &*disk2, &dirs2, retain, batch);
+            (log, r)
+        })
+        .await;
+        log = l;
+        match res {
+            Ok(Some(zxid)) => {
+                if events
+                    .send(Event::Input(Input::Persisted { zxid }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = events.send(Event::Fatal(format!("{e:#}")));
+                return;
+            }
+        }
+    }
+}
+
+/// Run blocking disk work off the event loop's thread. In the simulator the
+/// disk is in memory and there are no threads, so it simply runs inline.
+#[cfg(madsim)]
+async fn off_loop<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
+#[cfg(not(madsim))]
+async fn off_loop<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("disk work panicked")
+}
+
+fn write_batch(
+    log: &mut TxnLog,
+    disk: &dyn Disk,
+    dirs: &Dirs,
+    retain: usize,
+    batch: Vec<DiskCmd>,
+) -> anyhow::Result<Option<i64>> {
+    let mut last = None;
+    for cmd in batch {
+        match cmd {
+            DiskCmd::Append(records) => {
+                if let Some(r) = records.last() {
+                    last = Some(r.header.zxid);
+                }
+                log.append(&records)?;
+            }
+            DiskCmd::Snapshot(data) => {
+                // Records appended so far must be durable before the log
+                // rolls; the snapshot then covers up to its zxid.
+                log.sync()?;
+                log.roll()?;
+                storage::write_snapshot(disk, &dirs.snap, &data)?;
+                storage::purge(disk, &dirs.snap, &dirs.log, retain)?;
+            }
+        }
+    }
+    if last.is_some() {
+        log.sync()?;
+    }
+    Ok(last)
+}
+
+struct Loop {
+    server: Server,
+    conns: BTreeMap<ConnId, ConnHandle>,
+    per_ip: BTreeMap<String, usize>,
+    disk_tx: mpsc::UnboundedSender<DiskCmd>,
+    clock: Arc<dyn Clock>,
+    cfg: Config,
+    start_ms: i64,
+}
+
+impl Loop {
+    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> anyhow::Result<()> {
+        while let Some(ev) = rx.recv().await {
+            let now = self.clock.now_ms();
+            match ev {
+                Event::Accepted { conn, ip, handle } => {
+                    let n = self.per_ip.entry(ip.clone()).or_default();
+                    *n += 1;
+                    if self.cfg.max_client_cnxns > 0 && *n > self.cfg.max_client_cnxns as usize {
+                        tracing::warn!(ip, "too many connections from this address");
+                        let _ = handle.tx.send(Out::Close);
+                        continue;
+                    }
+                    self.conns.insert(conn, handle);
+                    self.step(now, Input::Connected { conn, ip });
+                }
+                Event::Gone { conn, ip } => {
+                    self.conns.remove(&conn);
+                    if let Some(n) = self.per_ip.get_mut(&ip) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.per_ip.remove(&ip);
+                        }
+                    }
+                }
+                Event::Input(input) => self.step(now, input),
+                Event::FourLetter { cmd, reply } => {
+                    let _ = reply.send(self.four_letter(now, &cmd));
+                }
+                Event::Fatal(msg) => anyhow::bail!("storage failure, stopping: {msg}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, now: i64, input: Input) {
+        for eff in self.server.handle(now, input) {
+            self.execute(eff);
+        }
+    }
+
+    fn execute(&mut self, eff: Effect) {
+        match eff {
+            Effect::Send { conn, frame } => {
+                if let Some(h) = self.conns.get(&conn) {
+                    let _ = h.tx.send(Out::Frame(frame));
+                }
+            }
+            Effect::Close { conn } => {
+                if let Some(h) = self.conns.get(&conn) {
+                    let _ = h.tx.send(Out::Close);
+                }
+            }
+            Effect::Throttle { conn, paused } => {
+                if let Some(h) = self.conns.get(&conn) {
+                    let _ = h.pause.send(paused);
+                }
+            }
+            Effect::Persist { records } => {
+                let _ = self.disk_tx.send(DiskCmd::Append(records));
+            }
+            Effect::Snapshot { zxid } => {
+                let data = snapshot_of(&self.server, zxid);
+                let _ = self.disk_tx.send(DiskCmd::Snapshot(data));
+            }
+        }
+    }
+
+    fn four_letter(&mut self, now: i64, cmd: &[u8; 4]) -> Option<String> {
+        let wl = &self.cfg.four_letter_whitelist;
+        fourlw::command(cmd)?;
+        let snap = self.snapshot_for_4lw(now);
+        fourlw::answer(cmd, wl, &snap)
+    }
+
+    fn snapshot_for_4lw(&self, now: i64) -> fourlw::ServerSnapshot {
+        let s = &self.server;
+        let tree = s.tree();
+        let connections = s
+            .connections()
+            .into_iter()
+            .map(|(id, ip, session, queued, st)| {
+                let addr = self
+                    .conns
+                    .get(&id)
+                    .map(|h| fourlw::java_addr(&h.addr))
+                    .unwrap_or(ip);
+                fourlw::ConnInfo {
+                    addr,
+                    interest_ops: 1,
+                    queued: queued as u64,
+                    received: st.received,
+                    sent: st.sent,
+                    session_id: session,
+                    last_op: st.last_op,
+                    established_ms: st.established_ms,
+                    timeout_ms: s.sessions().get(session).map_or(0, |x| x.timeout_ms),
+                    last_cxid: st.last_cxid,
+                    last_zxid: st.last_zxid,
+                    last_response_ms: st.last_response_ms,
+                    ..Default::default()
+                }
+            })
+            .collect::<Vec<_>>();
+        fourlw::ServerSnapshot {
+            packets_received: s.stats.packets_received,
+            packets_sent: s.stats.packets_sent,
+            num_alive_connections: connections.len() as u64,
+            outstanding_requests: s.outstanding() as u64,
+            last_zxid: tree.last_zxid(),
+            node_count: tree.node_count() as u64,
+            watch_count: s.watches().count() as u64,
+            ephemerals_count: tree.ephemerals().values().map(|v| v.len() as u64).sum(),
+            approximate_data_size: tree.approximate_data_size(),
+            global_sessions: s.sessions().len() as u64,
+            uptime_ms: (now - self.start_ms).max(0) as u64,
+            connections,
+            data_watches: s
+                .watches()
+                .data_watches()
+                .into_iter()
+                .map(|(c, p)| (s.session_of(c).unwrap_or(0), p))
+                .collect(),
+            sessions: s
+                .sessions()
+                .iter()
+                .map(|x| fourlw::SessionInfo {
+                    id: x.id,
+                    timeout_ms: x.timeout_ms,
+                    expire_at_ms: x.deadline_ms,
+                })
+                .collect(),
+            ephemerals: tree
+                .ephemerals()
+                .iter()
+                .map(|(sid, paths)| (*sid, paths.iter().cloned().collect()))
+                .collect(),
+            conf_lines: self.cfg.to_conf_lines(),
+            env: vec![
+                ("host.name".into(), "localhost".into()),
+                ("os.name".into(), std::env::consts::OS.into()),
+                ("os.arch".into(), std::env::consts::ARCH.into()),
+            ],
+            ..Default::default()
+        }
+    }
+}
+
+/// A consistent snapshot of the tree and sessions (taken between two inputs,
+/// so no transaction is half applied).
+pub fn snapshot_of(server: &Server, zxid: i64) -> SnapshotData {
+    let tree: &DataTree = server.tree();
+    SnapshotData {
+        last_zxid: zxid,
+        sessions: server
+            .sessions()
+            .iter()
+            .map(|s| (s.id, s.timeout_ms))
+            .collect(),
+        nodes: tree
+            .nodes()
+            .map(|(p, n)| NodeRecord {
+                path: p.clone(),
+                data: n.data.clone(),
+                acl: n.acl.clone(),
+                czxid: n.czxid,
+                mzxid: n.mzxid,
+                ctime: n.ctime,
+                mtime: n.mtime,
+                version: n.version,
+                cversion: n.cversion,
+                aversion: n.aversion,
+                ephemeral_owner: n.ephemeral_owner,
+                pzxid: n.pzxid,
+            })
+            .collect(),
+    }
+}
