@@ -51,6 +51,7 @@ pub async fn serve_conn(
         if events
             .send(Event::FourLetter {
                 cmd: first,
+                addr,
                 reply: reply_tx,
             })
             .is_err()

@@ -40,6 +40,8 @@ pub enum Event {
     Input(Input),
     FourLetter {
         cmd: [u8; 4],
+        /// The asking connection (ZooKeeper lists it among the clients).
+        addr: std::net::SocketAddr,
         reply: oneshot::Sender<Option<String>>,
     },
     /// The disk task failed: the server must stop.
@@ -288,8 +290,8 @@ impl Loop {
                     }
                 }
                 Event::Input(input) => self.step(now, input),
-                Event::FourLetter { cmd, reply } => {
-                    let _ = reply.send(self.four_letter(now, &cmd));
+                Event::FourLetter { cmd, addr, reply } => {
+                    let _ = reply.send(self.four_letter(now, &cmd, addr));
                 }
                 Event::Fatal(msg) => anyhow::bail!("storage failure, stopping: {msg}"),
             }
@@ -330,10 +332,28 @@ impl Loop {
         }
     }
 
-    fn four_letter(&mut self, now: i64, cmd: &[u8; 4]) -> Option<String> {
+    fn four_letter(
+        &mut self,
+        now: i64,
+        cmd: &[u8; 4],
+        asker: std::net::SocketAddr,
+    ) -> Option<String> {
         let wl = &self.cfg.four_letter_whitelist;
         fourlw::command(cmd)?;
-        let snap = self.snapshot_for_4lw(now);
+        match fourlw::side_effect(cmd, wl, true) {
+            Some(fourlw::SideEffect::ResetConnectionStats) => self.server.reset_conn_stats(),
+            Some(fourlw::SideEffect::ResetServerStats) => self.server.reset_stats(),
+            _ => {}
+        }
+        let mut snap = self.snapshot_for_4lw(now);
+        snap.connections.push(fourlw::ConnInfo {
+            addr: fourlw::java_addr(&asker),
+            interest_ops: 0,
+            received: 1,
+            established_ms: now,
+            ..Default::default()
+        });
+        snap.num_alive_connections += 1;
         fourlw::answer(cmd, wl, &snap)
     }
 
@@ -362,11 +382,18 @@ impl Loop {
                     last_cxid: st.last_cxid,
                     last_zxid: st.last_zxid,
                     last_response_ms: st.last_response_ms,
+                    last_latency_ms: st.latency.last_ms,
+                    min_latency_ms: st.latency.min_ms,
+                    avg_latency_ms: st.latency.avg_ms() as i64,
+                    max_latency_ms: st.latency.max_ms,
                     ..Default::default()
                 }
             })
             .collect::<Vec<_>>();
         fourlw::ServerSnapshot {
+            latency_min_ms: s.stats.latency.min_ms,
+            latency_avg_ms: s.stats.latency.avg_ms(),
+            latency_max_ms: s.stats.latency.max_ms,
             packets_received: s.stats.packets_received,
             packets_sent: s.stats.packets_sent,
             num_alive_connections: connections.len() as u64,

@@ -276,9 +276,11 @@ pub fn set_data(
 
 pub fn set_acl(ov: &mut Overlay, ctx: &Ctx, path: &str, acl_in: &[Acl], version: i32) -> R<Txn> {
     validate(path)?;
+    // ZooKeeper fixes up the ACL before looking the node up (InvalidACL
+    // wins over NoNode and NoAuth).
+    let acl = acl::fixup(acl_in, ctx.auth).ok_or(ErrorCode::InvalidAcl)?;
     let mut node = existing(ov, ctx, path)?;
     check_perm(ctx, &node.acl, perms::ADMIN)?;
-    let acl = acl::fixup(acl_in, ctx.auth).ok_or(ErrorCode::InvalidAcl)?;
     check_version(version, node.aversion)?;
     node.aversion = node.aversion.wrapping_add(1);
     node.acl = acl.clone();

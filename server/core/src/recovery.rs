@@ -20,7 +20,13 @@ pub struct Recovered {
     pub snapshot_zxid: Option<i64>,
     pub replayed: usize,
     pub torn: Option<TornTail>,
+    /// ZAB epoch files (absent on a server that never joined an ensemble).
+    pub accepted_epoch: Option<u64>,
+    pub current_epoch: Option<u64>,
 }
+
+pub const ACCEPTED_EPOCH: &str = "acceptedEpoch";
+pub const CURRENT_EPOCH: &str = "currentEpoch";
 
 /// Build a tree from snapshot node records (parents come before children).
 pub fn tree_from_records(nodes: &[NodeRecord], last_zxid: i64) -> DataTree {
@@ -49,6 +55,8 @@ pub fn tree_from_records(nodes: &[NodeRecord], last_zxid: i64) -> DataTree {
 }
 
 pub fn recover(disk: &dyn Disk, snap_dir: &str, log_dir: &str) -> Result<Recovered, StorageError> {
+    let accepted_epoch = storage::read_epoch(disk, &format!("{snap_dir}/{ACCEPTED_EPOCH}"))?;
+    let current_epoch = storage::read_epoch(disk, &format!("{snap_dir}/{CURRENT_EPOCH}"))?;
     let snap = storage::latest_valid_snapshot(disk, snap_dir)?;
     let (mut tree, mut sessions, snapshot_zxid) = match snap {
         Some(load) => {
@@ -79,5 +87,7 @@ pub fn recover(disk: &dyn Disk, snap_dir: &str, log_dir: &str) -> Result<Recover
         snapshot_zxid,
         replayed,
         torn: replay.torn,
+        accepted_epoch,
+        current_epoch,
     })
 }

@@ -136,6 +136,13 @@ enum ConnState {
     Open,
 }
 
+impl Conn {
+    fn push(&mut self, e: Entry, now_ms: i64) {
+        self.queue.push_back(e);
+        self.arrivals.push_back(now_ms);
+    }
+}
+
 #[derive(Debug)]
 struct Conn {
     ip: String,
@@ -143,6 +150,8 @@ struct Conn {
     session: Option<i64>,
     state: ConnState,
     queue: VecDeque<Entry>,
+    /// Arrival time of each queued entry (parallel to `queue`).
+    arrivals: VecDeque<i64>,
     buffered: VecDeque<Vec<u8>>,
     paused: bool,
     stats: ConnStats,
@@ -158,6 +167,37 @@ pub struct ConnStats {
     pub last_cxid: i64,
     pub last_zxid: i64,
     pub last_response_ms: i64,
+    pub latency: Latency,
+}
+
+/// Request latency (receipt to reply) in ms, as srvr/cons print it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Latency {
+    pub count: u64,
+    pub total_ms: i64,
+    pub min_ms: i64,
+    pub max_ms: i64,
+    pub last_ms: i64,
+}
+
+impl Latency {
+    fn record(&mut self, ms: i64) {
+        if self.count == 0 || ms < self.min_ms {
+            self.min_ms = ms;
+        }
+        self.max_ms = self.max_ms.max(ms);
+        self.total_ms += ms;
+        self.count += 1;
+        self.last_ms = ms;
+    }
+
+    pub fn avg_ms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.total_ms as f64 / self.count as f64
+        }
+    }
 }
 
 /// Server-wide counters for the four-letter words.
@@ -166,6 +206,7 @@ pub struct ServerStats {
     pub packets_received: u64,
     pub packets_sent: u64,
     pub txns_applied: u64,
+    pub latency: Latency,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +366,28 @@ impl Server {
         }
     }
 
+    fn record_latency(&mut self, conn: ConnId, arrived_ms: i64) {
+        let ms = (self.now_ms - arrived_ms).max(0);
+        self.stats.latency.record(ms);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.latency.record(ms);
+        }
+    }
+
+    /// `srst`: reset server-wide statistics.
+    pub fn reset_stats(&mut self) {
+        self.stats = ServerStats::default();
+    }
+
+    /// `crst`: reset every connection's statistics.
+    pub fn reset_conn_stats(&mut self) {
+        for c in self.conns.values_mut() {
+            c.stats.received = 0;
+            c.stats.sent = 0;
+            c.stats.latency = Latency::default();
+        }
+    }
+
     fn on_connected(&mut self, conn: ConnId, ip: String) {
         self.conns.insert(
             conn,
@@ -334,6 +397,7 @@ impl Server {
                 session: None,
                 state: ConnState::Handshake,
                 queue: VecDeque::new(),
+                arrivals: VecDeque::new(),
                 buffered: VecDeque::new(),
                 paused: false,
                 stats: ConnStats {
@@ -461,7 +525,7 @@ impl Server {
                 if o.kind != (ReplyKind::Connect { read_only: None })
                     && !matches!(o.kind, ReplyKind::Connect { .. })
                 {
-                    c.queue.push_back(Entry::Write(zxid));
+                    c.push(Entry::Write(zxid), self.now_ms);
                 }
             }
         }
@@ -512,11 +576,9 @@ impl Server {
         if req.is_write() {
             self.prep_write(conn, session, hdr.xid, req);
         } else {
-            self.conns
-                .get_mut(&conn)
-                .expect("conn")
-                .queue
-                .push_back(Entry::Read(hdr.xid, req));
+            let now = self.now_ms;
+            let c = self.conns.get_mut(&conn).expect("conn");
+            c.push(Entry::Read(hdr.xid, req), now);
         }
         self.drain(conn);
         self.update_throttle(conn);
@@ -535,7 +597,7 @@ impl Server {
 
     fn enqueue_done(&mut self, conn: ConnId, f: Vec<u8>, close: bool) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.queue.push_back(Entry::Done { frame: f, close });
+            c.push(Entry::Done { frame: f, close }, self.now_ms);
             self.drain(conn);
         }
     }
@@ -662,7 +724,7 @@ impl Server {
     fn apply(&mut self, f: InFlight) {
         let InFlight { record, origin } = f;
         let hdr = &record.header;
-        let triggers = self.tree.apply(hdr, &record.txn);
+        let (triggers, sub_stats) = self.apply_txn(hdr, &record.txn);
         self.overlay.applied(hdr.zxid);
         self.stats.txns_applied += 1;
         self.notify(triggers);
@@ -684,7 +746,7 @@ impl Server {
             _ => {}
         }
         if let Some(o) = origin {
-            self.reply_applied(o, &record);
+            self.reply_applied(o, &record, &sub_stats);
         }
         self.since_snapshot += 1;
         if self.since_snapshot >= self.cfg.snap_count.max(2) {
@@ -695,7 +757,28 @@ impl Server {
         }
     }
 
-    fn reply_applied(&mut self, o: Origin, record: &TxnRecord) {
+    /// Apply a transaction to the tree. For a successful multi it also
+    /// returns each sub-op's node stat as of right after that sub-op, which
+    /// is what ZooKeeper's per-op results carry (DataTree.processTxn).
+    fn apply_txn(&mut self, hdr: &TxnHeader, txn: &Txn) -> (Vec<Trigger>, Vec<Stat>) {
+        match txn {
+            Txn::Multi(txns) if !txns.is_empty() && !prep::multi_failed(txns) => {
+                let mut triggers = Vec::new();
+                let mut stats = Vec::with_capacity(txns.len());
+                for t in txns {
+                    triggers.extend(self.tree.apply(hdr, t));
+                    stats.push(match t {
+                        Txn::Create { path, .. } | Txn::SetData { path, .. } => self.stat_of(path),
+                        _ => Stat::default(),
+                    });
+                }
+                (triggers, stats)
+            }
+            _ => (self.tree.apply(hdr, txn), Vec::new()),
+        }
+    }
+
+    fn reply_applied(&mut self, o: Origin, record: &TxnRecord, sub_stats: &[Stat]) {
         let zxid = record.header.zxid;
         if let ReplyKind::Connect { read_only } = o.kind {
             let timeout = match record.txn {
@@ -704,7 +787,7 @@ impl Server {
             };
             return self.establish(o.conn, record.header.session_id, timeout, read_only);
         }
-        let (err, body) = self.write_reply(&o.kind, &record.txn);
+        let (err, body) = self.write_reply(&o.kind, &record.txn, sub_stats);
         let close = o.kind == ReplyKind::CloseSession;
         let f = frame(o.xid, zxid, err, &body);
         let Some(c) = self.conns.get_mut(&o.conn) else {
@@ -726,7 +809,7 @@ impl Server {
         self.tree.get(path).map(|n| n.stat()).unwrap_or_default()
     }
 
-    fn write_reply(&self, kind: &ReplyKind, txn: &Txn) -> (i32, Vec<u8>) {
+    fn write_reply(&self, kind: &ReplyKind, txn: &Txn, sub_stats: &[Stat]) -> (i32, Vec<u8>) {
         if let Txn::Error { err } = txn {
             return (*err, Vec::new());
         }
@@ -746,7 +829,7 @@ impl Server {
                 stat: self.stat_of(path),
             }),
             (ReplyKind::Multi(ops), Txn::Multi(txns)) => {
-                let results = self.multi_results(ops, txns);
+                let results = self.multi_results(ops, txns, sub_stats);
                 let mut b = Vec::new();
                 write_multi_results(&results, &mut b);
                 b
@@ -756,7 +839,7 @@ impl Server {
         (0, body)
     }
 
-    fn multi_results(&self, ops: &[i32], txns: &[Txn]) -> Vec<MultiResult> {
+    fn multi_results(&self, ops: &[i32], txns: &[Txn], stats: &[Stat]) -> Vec<MultiResult> {
         if prep::multi_failed(txns) {
             return txns
                 .iter()
@@ -768,11 +851,12 @@ impl Server {
         }
         ops.iter()
             .zip(txns)
-            .map(|(opc, t)| match t {
+            .zip(stats)
+            .map(|((opc, t), stat)| match t {
                 Txn::Create { path, .. } if *opc == op::CREATE => MultiResult::Create(path.clone()),
-                Txn::Create { path, .. } => MultiResult::Create2(path.clone(), self.stat_of(path)),
+                Txn::Create { path, .. } => MultiResult::Create2(path.clone(), stat.clone()),
                 Txn::Delete { .. } => MultiResult::Delete,
-                Txn::SetData { path, .. } => MultiResult::SetData(self.stat_of(path)),
+                Txn::SetData { .. } => MultiResult::SetData(stat.clone()),
                 _ => MultiResult::Check,
             })
             .collect()
@@ -790,6 +874,8 @@ impl Server {
                     let Some(Entry::Done { frame, close }) = c.queue.pop_front() else {
                         unreachable!()
                     };
+                    let arrived = c.arrivals.pop_front().unwrap_or(self.now_ms);
+                    self.record_latency(conn, arrived);
                     self.send(conn, frame);
                     if close {
                         return self.close(conn);
@@ -799,8 +885,10 @@ impl Server {
                     let Some(Entry::Read(xid, req)) = c.queue.pop_front() else {
                         unreachable!()
                     };
+                    let arrived = c.arrivals.pop_front().unwrap_or(self.now_ms);
                     let session = c.session.unwrap_or(0);
                     let f = self.read(conn, session, xid, &req);
+                    self.record_latency(conn, arrived);
                     self.send(conn, f);
                 }
                 Some(Entry::Write(_)) | None => return,

@@ -126,8 +126,11 @@ impl Default for DataTree {
     }
 }
 
+/// System nodes hold empty (not null) data, as ZooKeeper's
+/// `new DataNode(new byte[0], ...)`: clients read `b""`, not null.
 fn system_node(acl: Vec<Acl>) -> Node {
     Node {
+        data: Some(Vec::new()),
         acl,
         ..Node::default()
     }
