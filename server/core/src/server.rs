@@ -1017,10 +1017,12 @@ impl Server {
             }
             Request::WhoAmI => {
                 let c = &self.conns[&conn];
-                let client_info = c
-                    .auth
-                    .ids
-                    .iter()
+                // Apache lists authenticated ids before the connection's ip id.
+                let (ip, other): (Vec<&Id>, Vec<&Id>) =
+                    c.auth.ids.iter().partition(|i| i.scheme == "ip");
+                let client_info = other
+                    .into_iter()
+                    .chain(ip)
                     .map(|id| ClientInfo {
                         auth_scheme: id.scheme.clone(),
                         user: match id.scheme.as_str() {

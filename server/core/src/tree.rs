@@ -2,10 +2,12 @@
 //!
 //! The tree is pure data (ZooKeeper's DataTree). It changes only by
 //! [`DataTree::apply`], which takes a transaction that request preparation
-//! already validated, so applying never fails for a live server; during log
-//! replay over a snapshot the same transaction may be seen twice, and apply is
-//! idempotent for that case (a create of an existing node or a delete of a
-//! missing one is skipped, counters only move forward).
+//! already validated, so applying never fails for a live server. Applying a
+//! prefix of the log twice gives the same tree as applying it once (a create
+//! of an existing node or a delete of a missing one is skipped, counters only
+//! move forward). Replaying an *older* transaction over a *later* tree is not
+//! safe in general, which is why snapshots are taken consistently at exactly
+//! their zxid and recovery replays only transactions after it.
 //!
 //! Stat rules (reference §2.3): `cversion` is stored as the number of child
 //! creations ever made under the node; the client sees
