@@ -4,7 +4,7 @@
 fn main() {
     eprintln!(
         "zk-server was built for the simulator (the default build).\n\
-         Run the real server with: cargo real run -p zk-server -- [path/to/zoo.cfg]"
+         Run the real server with: cargo real run -p server -- [path/to/zoo.cfg]"
     );
     std::process::exit(2);
 }

@@ -566,7 +566,7 @@ impl Server {
             }
         }
         if let Request::Auth(a) = &req {
-            return self.on_auth(conn, a);
+            return self.on_auth(conn, hdr.xid, a);
         }
         if !self.sessions.touch(session, self.now_ms) {
             let z = self.tree.last_zxid();
@@ -602,17 +602,19 @@ impl Server {
         }
     }
 
-    fn on_auth(&mut self, conn: ConnId, a: &AuthPacket) {
+    /// Auth is handled on receipt, not queued. The reply echoes the request
+    /// xid (kazoo and Java send -4, the Rust client a normal xid).
+    fn on_auth(&mut self, conn: ConnId, xid: i32, a: &AuthPacket) {
         match acl::authenticate(&a.scheme, &a.auth, self.cfg.super_digest.as_deref()) {
             AuthOutcome::Ok(ids) => {
                 let c = self.conns.get_mut(&conn).expect("conn");
                 for id in ids {
                     c.auth.add(id);
                 }
-                self.send(conn, frame(xid::AUTH, 0, 0, &[]));
+                self.send(conn, frame(xid, 0, 0, &[]));
             }
             AuthOutcome::Failed => {
-                let f = frame(xid::AUTH, 0, ErrorCode::AuthFailed.code(), &[]);
+                let f = frame(xid, 0, ErrorCode::AuthFailed.code(), &[]);
                 self.send(conn, f);
                 self.close(conn);
             }
