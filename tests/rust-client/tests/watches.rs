@@ -244,7 +244,7 @@ async fn watch_removal() {
         // Removing a one-shot data watcher.
         #[allow(deprecated)]
         ow.remove().await.unwrap();
-        assert_eq!(watches().await, [q.clone()]);
+        assert_eq!(watches().await, std::slice::from_ref(&q));
         // Dropping the last watcher of a path removes it too (not awaited).
         drop(rw);
         eventually(
@@ -265,7 +265,7 @@ async fn watch_removal() {
         let (_, _, dw) = c.get_and_watch_data(&p).await.unwrap();
         #[allow(deprecated)]
         cw.remove().await.unwrap();
-        assert_eq!(watches().await, [p.clone()]);
+        assert_eq!(watches().await, std::slice::from_ref(&p));
         w.create(&format!("{p}/k"), b"", &all()).await.unwrap();
         w.set_data(&p, b"2", None).await.unwrap();
         assert_eq!(fired(dw).await.event_type, EventType::NodeDataChanged);
