@@ -61,8 +61,7 @@ pub async fn serve_conn(
         if let Ok(Some(text)) = reply_rx.await {
             let _ = wr.write_all(text.as_bytes()).await;
             let _ = wr.flush().await;
-            let _ = wr.shutdown().await;
-            return;
+            return; // dropping both halves closes the socket
         }
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -82,39 +81,36 @@ pub async fn serve_conn(
     {
         return;
     }
+    // A server-side close must drop the whole socket: shutting down the write
+    // half alone leaves it open under madsim. The writer tells the reader.
+    let (closed_tx, mut closed_rx) = oneshot::channel::<()>();
     let writer = tokio::spawn(async move {
-        while let Some(o) = rx.recv().await {
-            match o {
-                Out::Frame(f) => {
-                    let mut buf = Vec::with_capacity(4 + f.len());
-                    buf.extend_from_slice(&(f.len() as i32).to_be_bytes());
-                    buf.extend_from_slice(&f);
-                    // Coalesce whatever else is ready into one write.
-                    let mut closing = false;
-                    while let Ok(more) = rx.try_recv() {
-                        match more {
-                            Out::Frame(f) => {
-                                buf.extend_from_slice(&(f.len() as i32).to_be_bytes());
-                                buf.extend_from_slice(&f);
-                            }
-                            Out::Close => {
-                                closing = true;
-                                break;
-                            }
-                        }
+        while let Some(Out::Frame(f)) = rx.recv().await {
+            let mut buf = Vec::with_capacity(4 + f.len());
+            buf.extend_from_slice(&(f.len() as i32).to_be_bytes());
+            buf.extend_from_slice(&f);
+            // Coalesce whatever else is ready into one write.
+            let mut closing = false;
+            while let Ok(more) = rx.try_recv() {
+                match more {
+                    Out::Frame(f) => {
+                        buf.extend_from_slice(&(f.len() as i32).to_be_bytes());
+                        buf.extend_from_slice(&f);
                     }
-                    if wr.write_all(&buf).await.is_err() {
-                        break;
-                    }
-                    if closing {
+                    Out::Close => {
+                        closing = true;
                         break;
                     }
                 }
-                Out::Close => break,
+            }
+            // Flush every batch: madsim holds written data until a flush.
+            if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() || closing {
+                break;
             }
         }
         let _ = wr.flush().await;
-        let _ = wr.shutdown().await;
+        drop(wr);
+        let _ = closed_tx.send(());
     });
     let mut len_bytes = first;
     loop {
@@ -124,7 +120,14 @@ pub async fn serve_conn(
             break;
         }
         let mut body = vec![0u8; len as usize];
-        if rd.read_exact(&mut body).await.is_err() {
+        // `biased`: select!'s default branch choice uses an RNG that is not
+        // the simulation's, which would break determinism.
+        let read = tokio::select! {
+            biased;
+            r = rd.read_exact(&mut body) => r.is_ok(),
+            _ = &mut closed_rx => false,
+        };
+        if !read {
             break;
         }
         if events
@@ -138,7 +141,12 @@ pub async fn serve_conn(
                 break;
             }
         }
-        if rd.read_exact(&mut len_bytes).await.is_err() {
+        let read = tokio::select! {
+            biased;
+            r = rd.read_exact(&mut len_bytes) => r.is_ok(),
+            _ = &mut closed_rx => false,
+        };
+        if !read {
             break;
         }
     }

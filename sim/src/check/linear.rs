@@ -1,0 +1,1114 @@
+//! Write linearizability from reply zxids, in near-linear time.
+//!
+//! ZooKeeper orders every write by its zxid (a failed write is an error
+//! transaction with its own zxid), and a read's reply zxid is the last
+//! transaction applied where it was served. So instead of searching for a
+//! linearization, the checker replays the history in zxid order:
+//!
+//! 1. **Model replay.** Operations are split by *object*: a znode
+//!    (create/setData/delete/getData/exists on one path) or the child list of
+//!    a parent under which the workload creates sequential nodes
+//!    (create-sequential and getChildren). Each object's determinate events
+//!    are replayed in zxid order (writes before reads at equal zxid) against
+//!    a simple model: `Option<(value, version, mzxid, ephemeral owner)>` for
+//!    a znode, `Option<(cversion, children)>` for a child list. Every reply
+//!    must be exactly what the model predicts: the version a setData returns,
+//!    BadVersion/NoNode/NodeExists when due, the value/version/mzxid a read
+//!    returns (= the latest write with zxid <= the read's zxid), the sequence
+//!    number of a sequential create, the child set of getChildren.
+//! 2. **Indeterminate operations** (timeouts, lost connections) may or may
+//!    not have happened. The model keeps a small set of *possible worlds*;
+//!    before each event every pending unknown write may be applied (at most
+//!    once per world). An unknown write can only take effect after the
+//!    largest zxid acknowledged before it was invoked, and before the next
+//!    write its own session got acknowledged (a session's requests execute in
+//!    order). Session ends (close, expiry) delete the session's ephemerals; an
+//!    expiry the client observed must have happened before any write invoked
+//!    after that observation. A world survives an event only if it predicts
+//!    the observed reply; no surviving world is a violation. A search that
+//!    exceeds [`WORLDS_MAX`] is inconclusive, which fails the check.
+//! 3. **Real-time order.** A write invoked after another operation completed
+//!    must have a larger zxid; determinate writes have distinct zxids.
+//!
+//! Plain reads are *not* required to be linearizable (ZooKeeper does not
+//! promise it): a read is checked against the state at its own reply zxid,
+//! and per-session monotonicity is the session checker's job.
+//!
+//! Invariants:
+//! - every world in the set is consistent with every event replayed so far;
+//! - a world's `applied` set only names unknown operations still pending.
+
+use super::{CheckResult, OpRec};
+use crate::history::{Event, OpName, Ty};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Bound on possible worlds per object before the check gives up.
+pub const WORLDS_MAX: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Node(String),
+    Children(String),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Node(p) => write!(f, "znode {p}"),
+            Key::Children(p) => write!(f, "children of {p}"),
+        }
+    }
+}
+
+/// The modelled effect of an operation on one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MOp {
+    Create { value: Option<String>, owner: i64 },
+    CreateSeq { prefix: String },
+    SetData { value: Option<String>, version: i32 },
+    Delete { version: i32 },
+    GetData,
+    Exists,
+    GetChildren,
+    SessionEnd { session: i64 },
+}
+
+/// What the server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Obs {
+    Ok {
+        path: Option<String>,
+        value: Option<String>,
+        version: Option<i32>,
+        mzxid: Option<i64>,
+        exists: Option<bool>,
+        children: Option<Vec<String>>,
+    },
+    Err(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct NodeSt {
+    value: Option<String>,
+    version: i32,
+    /// `None` when set by an unknown operation (its zxid is not known).
+    mzxid: Option<i64>,
+    owner: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct KidsSt {
+    cversion: i32,
+    children: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum St {
+    Node(Option<NodeSt>),
+    Kids(Option<KidsSt>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct World {
+    st: St,
+    applied: BTreeSet<u64>,
+    ended: BTreeSet<i64>,
+}
+
+/// A determinate event on one object.
+#[derive(Debug, Clone)]
+struct Det {
+    zxid: i64,
+    write: bool,
+    mop: MOp,
+    obs: Obs,
+    session: i64,
+    final_read: bool,
+    desc: String,
+}
+
+/// An operation that may or may not have happened.
+#[derive(Debug, Clone)]
+struct Unk {
+    id: u64,
+    mop: MOp,
+    session: i64,
+    /// Can only take effect at a zxid greater than this.
+    after: i64,
+    /// Must have taken effect (if at all) before this zxid.
+    before: Option<i64>,
+    /// Must have happened by `before` (an observed session expiry).
+    forced: bool,
+    /// Invocation time; a session's operations take effect in this order
+    /// (session ends: `u64::MAX`, after everything of theirs).
+    invoke_us: u64,
+}
+
+/// Everything the replay found; shared by the linearizability and
+/// durability checks.
+#[derive(Debug, Default, Clone)]
+pub struct Model {
+    /// (found on a final read-back, message).
+    pub violations: Vec<(bool, String)>,
+    pub inconclusive: Vec<String>,
+    pub notes: Vec<String>,
+    pub objects: usize,
+    pub determinate: usize,
+    pub unknown_writes: usize,
+    pub max_worlds: usize,
+}
+
+fn parent(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &p[..i],
+    }
+}
+
+/// Sorted (time, zxid) pairs answering "largest zxid before t" and
+/// "smallest zxid after t".
+struct Timeline {
+    /// By completion time, with running max of zxid.
+    done: Vec<(u64, i64)>,
+    /// Txn writes by invoke time, with suffix min of zxid.
+    writes: Vec<(u64, i64)>,
+}
+
+impl Timeline {
+    fn new(ops: &[&OpRec<'_>]) -> Timeline {
+        let mut done: Vec<(u64, i64)> = ops
+            .iter()
+            .filter_map(|o| Some((o.complete_us()?, o.zxid()?)))
+            .collect();
+        done.sort();
+        let mut m = i64::MIN;
+        for d in &mut done {
+            m = m.max(d.1);
+            d.1 = m;
+        }
+        let mut writes: Vec<(u64, i64)> = ops
+            .iter()
+            .filter(|o| o.is_txn())
+            .filter_map(|o| Some((o.invoke_us(), o.zxid()?)))
+            .collect();
+        writes.sort();
+        let mut m = i64::MAX;
+        for w in writes.iter_mut().rev() {
+            m = m.min(w.1);
+            w.1 = m;
+        }
+        Timeline { done, writes }
+    }
+
+    /// Largest zxid of an operation that completed strictly before `t`.
+    fn max_done_before(&self, t: u64) -> i64 {
+        let i = self.done.partition_point(|d| d.0 < t);
+        if i == 0 {
+            0
+        } else {
+            self.done[i - 1].1
+        }
+    }
+
+    /// Smallest zxid of a txn write invoked strictly after `t`.
+    fn min_write_after(&self, t: u64) -> Option<i64> {
+        let i = self.writes.partition_point(|w| w.0 <= t);
+        self.writes.get(i).map(|w| w.1)
+    }
+}
+
+fn obs_of(o: &OpRec<'_>) -> Obs {
+    let d = o.done.expect("determinate op has a completion");
+    if d.ty == Ty::Fail {
+        return Obs::Err(d.error.clone().unwrap_or_default());
+    }
+    Obs::Ok {
+        path: d.path.clone(),
+        value: d.value.clone(),
+        version: d.version,
+        mzxid: d.mzxid,
+        exists: d.exists,
+        children: d.children.clone(),
+    }
+}
+
+impl Model {
+    /// Replay the history. `ops` must come from [`super::pair_ops`] on `events`.
+    pub fn run(events: &[Event], ops: &[OpRec<'_>]) -> Model {
+        let mut model = Model::default();
+        let final_us = super::final_phase_us(events);
+        let is_final = |o: &OpRec<'_>| final_us.is_some_and(|t| o.invoke_us() >= t);
+        let seq_parents: BTreeSet<String> = ops
+            .iter()
+            .filter(|o| o.op() == OpName::CreateSequential)
+            .map(|o| parent(o.path()).to_string())
+            .collect();
+        let eph_paths: BTreeSet<String> = ops
+            .iter()
+            .filter(|o| o.op() == OpName::CreateEphemeral)
+            .map(|o| o.path().to_string())
+            .collect();
+        let all: Vec<&OpRec<'_>> = ops.iter().collect();
+        let tl = Timeline::new(&all);
+        let mut per_session: BTreeMap<i64, Vec<&OpRec<'_>>> = BTreeMap::new();
+        for o in ops {
+            per_session.entry(o.session()).or_default().push(o);
+        }
+        let session_tl: BTreeMap<i64, Timeline> = per_session
+            .iter()
+            .map(|(s, v)| (*s, Timeline::new(v)))
+            .collect();
+
+        // A session's operations cannot take effect after the session ended:
+        // at its acknowledged close, or before the first write invoked after
+        // the client saw it expire.
+        let mut session_end: BTreeMap<i64, i64> = BTreeMap::new();
+        for o in ops.iter().filter(|o| o.op() == OpName::Close && o.is_txn()) {
+            session_end.insert(o.session(), o.zxid().expect("txn"));
+        }
+        for e in events.iter().filter(|e| e.ty == Ty::SessionExpired) {
+            if let (Some(s), Some(z)) = (e.session, tl.min_write_after(e.t_us)) {
+                let b = session_end.entry(s).or_insert(z);
+                *b = (*b).min(z);
+            }
+        }
+        let mut dets: BTreeMap<Key, Vec<Det>> = BTreeMap::new();
+        let mut unks: BTreeMap<Key, Vec<Unk>> = BTreeMap::new();
+        let mut unmodelled: BTreeSet<String> = BTreeSet::new();
+        let mut unchecked_children = 0usize;
+        let mut closed: BTreeSet<i64> = BTreeSet::new();
+        let mut eph_sessions: BTreeSet<i64> = BTreeSet::new();
+
+        for o in ops {
+            let path = o.path().to_string();
+            let inv = o.inv;
+            let mut targets: Vec<(Key, MOp)> = Vec::new();
+            match o.op() {
+                OpName::Create | OpName::CreateEphemeral => {
+                    let owner = if o.op() == OpName::CreateEphemeral {
+                        eph_sessions.insert(o.session());
+                        o.session()
+                    } else {
+                        0
+                    };
+                    let mop = MOp::Create {
+                        value: inv.value.clone(),
+                        owner,
+                    };
+                    targets.push((Key::Node(path.clone()), mop.clone()));
+                    if seq_parents.contains(&path) {
+                        targets.push((Key::Children(path.clone()), mop));
+                    }
+                    if seq_parents.contains(parent(&path)) {
+                        unmodelled.insert(parent(&path).to_string());
+                    }
+                }
+                OpName::CreateSequential => targets.push((
+                    Key::Children(parent(&path).to_string()),
+                    MOp::CreateSeq {
+                        prefix: path.clone(),
+                    },
+                )),
+                OpName::Delete => {
+                    let mop = MOp::Delete {
+                        version: inv.version.unwrap_or(-1),
+                    };
+                    targets.push((Key::Node(path.clone()), mop.clone()));
+                    if seq_parents.contains(&path) {
+                        targets.push((Key::Children(path.clone()), mop));
+                    }
+                    if seq_parents.contains(parent(&path)) {
+                        unmodelled.insert(parent(&path).to_string());
+                    }
+                }
+                OpName::SetData => targets.push((
+                    Key::Node(path.clone()),
+                    MOp::SetData {
+                        value: inv.value.clone(),
+                        version: inv.version.unwrap_or(-1),
+                    },
+                )),
+                OpName::GetData => targets.push((Key::Node(path.clone()), MOp::GetData)),
+                OpName::Exists => targets.push((Key::Node(path.clone()), MOp::Exists)),
+                OpName::GetChildren => {
+                    if seq_parents.contains(&path) {
+                        targets.push((Key::Children(path.clone()), MOp::GetChildren));
+                    } else if o.is_determinate() {
+                        unchecked_children += 1;
+                    }
+                }
+                OpName::Sync | OpName::Connect => {}
+                OpName::Close => {
+                    let mop = MOp::SessionEnd {
+                        session: o.session(),
+                    };
+                    for p in &eph_paths {
+                        targets.push((Key::Node(p.clone()), mop.clone()));
+                    }
+                    if o.is_txn() {
+                        closed.insert(o.session());
+                    }
+                }
+            }
+            if targets.is_empty() || o.is_rejected_write() || o.never_sent() {
+                continue;
+            }
+            if o.is_determinate() {
+                model.determinate += 1;
+                let det = Det {
+                    zxid: o.zxid().unwrap_or(0),
+                    write: o.op().is_write(),
+                    mop: MOp::GetData,
+                    obs: obs_of(o),
+                    session: o.session(),
+                    final_read: is_final(o),
+                    desc: o.describe(),
+                };
+                for (k, mop) in targets {
+                    dets.entry(k).or_default().push(Det { mop, ..det.clone() });
+                }
+            } else if o.op().is_write() {
+                model.unknown_writes += 1;
+                let next_write = session_tl
+                    .get(&o.session())
+                    .and_then(|t| t.min_write_after(o.invoke_us()));
+                let before = match (next_write, session_end.get(&o.session())) {
+                    (Some(a), Some(b)) => Some(a.min(*b)),
+                    (a, b) => a.or(b.copied()),
+                };
+                for (k, mop) in targets {
+                    unks.entry(k).or_default().push(Unk {
+                        id: o.id(),
+                        mop,
+                        session: o.session(),
+                        after: tl.max_done_before(o.invoke_us()),
+                        before,
+                        forced: false,
+                        invoke_us: o.invoke_us(),
+                    });
+                }
+            }
+        }
+
+        // Session ends nobody acknowledged: observed expiries (forced by the
+        // next write invoked after the observation) and, for sessions that
+        // owned ephemerals and were not closed, a possible silent expiry.
+        let mut observed: BTreeSet<i64> = BTreeSet::new();
+        let mut next_id = u64::MAX;
+        for e in events.iter().filter(|e| e.ty == Ty::SessionExpired) {
+            let Some(s) = e.session else { continue };
+            observed.insert(s);
+            if !eph_sessions.contains(&s) {
+                continue;
+            }
+            let after = per_session
+                .get(&s)
+                .map(|v| v.iter().filter_map(|o| o.zxid()).max().unwrap_or(0))
+                .unwrap_or(0);
+            for p in &eph_paths {
+                unks.entry(Key::Node(p.clone())).or_default().push(Unk {
+                    id: next_id,
+                    mop: MOp::SessionEnd { session: s },
+                    session: s,
+                    after,
+                    before: tl.min_write_after(e.t_us),
+                    forced: true,
+                    invoke_us: u64::MAX,
+                });
+            }
+            next_id -= 1;
+        }
+        for s in &eph_sessions {
+            if closed.contains(s) || observed.contains(s) {
+                continue;
+            }
+            let after = per_session
+                .get(s)
+                .map(|v| v.iter().filter_map(|o| o.zxid()).max().unwrap_or(0))
+                .unwrap_or(0);
+            for p in &eph_paths {
+                unks.entry(Key::Node(p.clone())).or_default().push(Unk {
+                    id: next_id,
+                    mop: MOp::SessionEnd { session: *s },
+                    session: *s,
+                    after,
+                    before: None,
+                    forced: false,
+                    invoke_us: u64::MAX,
+                });
+            }
+            next_id -= 1;
+        }
+
+        for p in &unmodelled {
+            model.notes.push(format!(
+                "children of {p}: non-sequential children are created or deleted there; getChildren not checked"
+            ));
+        }
+        if unchecked_children > 0 {
+            model.notes.push(format!(
+                "{unchecked_children} getChildren replies on parents without sequential children were not checked"
+            ));
+        }
+        for (key, mut list) in dets {
+            if let Key::Children(p) = &key {
+                if unmodelled.contains(p) {
+                    continue;
+                }
+            }
+            model.objects += 1;
+            list.sort_by_key(|d| (d.zxid, !d.write));
+            let u = unks.remove(&key).unwrap_or_default();
+            model.replay(&key, &list, u);
+        }
+        model
+    }
+
+    fn replay(&mut self, key: &Key, dets: &[Det], unks: Vec<Unk>) {
+        let init = match key {
+            Key::Node(_) => St::Node(None),
+            Key::Children(_) => St::Kids(None),
+        };
+        let mut worlds: BTreeSet<World> = BTreeSet::new();
+        worlds.insert(World {
+            st: init,
+            applied: BTreeSet::new(),
+            ended: BTreeSet::new(),
+        });
+        let mut pending: Vec<Unk> = unks;
+        for d in dets {
+            // 1. Let pending unknown ops take effect before this event
+            //    (including those whose window closes at or before it).
+            let avail: Vec<&Unk> = pending.iter().filter(|u| u.after < d.zxid).collect();
+            if !avail.is_empty() && !expand(&mut worlds, &avail) {
+                self.inconclusive.push(format!(
+                    "{key}: more than {WORLDS_MAX} possible worlds before {}",
+                    d.desc
+                ));
+                return;
+            }
+            // 2. Retire those whose window has closed: a forced one (an
+            //    observed expiry) happened in every world.
+            let (due, rest): (Vec<Unk>, Vec<Unk>) = pending
+                .into_iter()
+                .partition(|u| u.before.is_some_and(|b| b <= d.zxid));
+            pending = rest;
+            for u in &due {
+                worlds = worlds
+                    .into_iter()
+                    .map(|mut w| {
+                        if u.forced && !w.applied.contains(&u.id) {
+                            if let Ok(st) = step(&w.st, &u.mop, None, None) {
+                                if let MOp::SessionEnd { session } = u.mop {
+                                    if st != w.st {
+                                        w.ended.insert(session);
+                                    }
+                                }
+                                w.st = st;
+                            }
+                        }
+                        w.applied.remove(&u.id);
+                        w
+                    })
+                    .collect();
+            }
+            self.max_worlds = self.max_worlds.max(worlds.len());
+            // 3. Keep the worlds that predict this reply.
+            let mut next = BTreeSet::new();
+            let mut why = BTreeSet::new();
+            for w in &worlds {
+                if w.ended.contains(&d.session) && !matches!(d.mop, MOp::SessionEnd { .. }) {
+                    why.insert(format!("session 0x{:x} had ended", d.session as u64));
+                    continue;
+                }
+                match step(&w.st, &d.mop, Some(d.zxid), Some(&d.obs)) {
+                    Ok(st) => {
+                        let mut w2 = w.clone();
+                        if let MOp::SessionEnd { session } = d.mop {
+                            if st != w.st {
+                                w2.ended.insert(session);
+                            }
+                        }
+                        w2.st = st;
+                        next.insert(w2);
+                    }
+                    Err(e) => {
+                        why.insert(e);
+                    }
+                }
+            }
+            if next.is_empty() {
+                let why: Vec<String> = why.into_iter().take(3).collect();
+                let pend = pending.iter().filter(|u| u.after < d.zxid).count();
+                self.violations.push((
+                    d.final_read,
+                    format!(
+                        "{key}: {} — model expected: {}{}",
+                        d.desc,
+                        why.join("; or "),
+                        if pend > 0 {
+                            format!(" ({pend} unknown ops considered)")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+                return;
+            }
+            worlds = next;
+        }
+    }
+}
+
+/// Close `worlds` under applying any available unknown op once. False if
+/// the set grew past [`WORLDS_MAX`].
+fn expand(worlds: &mut BTreeSet<World>, avail: &[&Unk]) -> bool {
+    let order: BTreeMap<u64, (i64, u64)> = avail
+        .iter()
+        .map(|u| (u.id, (u.session, u.invoke_us)))
+        .collect();
+    // Did `w` already apply an op of `u`'s session invoked after `u`?
+    let overtaken = |w: &World, u: &Unk| {
+        w.applied.iter().any(|id| {
+            order
+                .get(id)
+                .is_some_and(|(s, t)| *s == u.session && *t > u.invoke_us)
+        })
+    };
+    let mut frontier: Vec<World> = worlds.iter().cloned().collect();
+    while !frontier.is_empty() {
+        let mut new = Vec::new();
+        for w in &frontier {
+            for u in avail {
+                if w.applied.contains(&u.id) || w.ended.contains(&u.session) || overtaken(w, u) {
+                    continue;
+                }
+                let Ok(st) = step(&w.st, &u.mop, None, None) else {
+                    continue;
+                };
+                if st == w.st && matches!(u.mop, MOp::SessionEnd { .. }) {
+                    // Ending a session that owns nothing here changes nothing.
+                    continue;
+                }
+                let mut w2 = w.clone();
+                w2.st = st;
+                w2.applied.insert(u.id);
+                if let MOp::SessionEnd { session } = u.mop {
+                    w2.ended.insert(session);
+                }
+                if worlds.insert(w2.clone()) {
+                    new.push(w2);
+                }
+                if worlds.len() > WORLDS_MAX {
+                    return false;
+                }
+            }
+        }
+        frontier = new;
+    }
+    true
+}
+
+fn code(obs: Option<&Obs>) -> Option<&str> {
+    match obs {
+        Some(Obs::Err(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// Apply `mop` to `st`. `obs = None`: an unknown op, applied only if it
+/// would succeed. Otherwise the reply must be what the model predicts;
+/// `Err` says what it predicted instead.
+fn step(st: &St, mop: &MOp, zxid: Option<i64>, obs: Option<&Obs>) -> Result<St, String> {
+    match st {
+        St::Node(n) => step_node(n.as_ref(), mop, zxid, obs).map(St::Node),
+        St::Kids(k) => step_kids(k.as_ref(), mop, obs).map(St::Kids),
+    }
+}
+
+fn fmt_node(n: Option<&NodeSt>) -> String {
+    match n {
+        None => "no node".into(),
+        Some(n) => format!(
+            "value={:?} version={}{}",
+            n.value.as_deref().unwrap_or(""),
+            n.version,
+            n.mzxid.map(|z| format!(" mzxid={z}")).unwrap_or_default()
+        ),
+    }
+}
+
+fn check_mzxid(obs: Option<&Obs>, zxid: Option<i64>) -> Result<(), String> {
+    if let (Some(Obs::Ok { mzxid: Some(m), .. }), Some(z)) = (obs, zxid) {
+        if *m != z {
+            return Err(format!("stat.mzxid {z} (the reply's zxid), not {m}"));
+        }
+    }
+    Ok(())
+}
+
+fn step_node(
+    n: Option<&NodeSt>,
+    mop: &MOp,
+    zxid: Option<i64>,
+    obs: Option<&Obs>,
+) -> Result<Option<NodeSt>, String> {
+    let state = || fmt_node(n);
+    let err = code(obs);
+    match mop {
+        MOp::Create { value, owner } => match (n, err) {
+            (None, None) => {
+                check_mzxid(obs, zxid)?;
+                Ok(Some(NodeSt {
+                    value: value.clone(),
+                    version: 0,
+                    mzxid: zxid,
+                    owner: *owner,
+                }))
+            }
+            (Some(_), Some("NodeExists")) => Ok(n.cloned()),
+            (None, _) => Err("create to succeed (no node)".into()),
+            (Some(_), _) => Err(format!("NodeExists ({})", state())),
+        },
+        MOp::SetData { value, version } => match (n, err) {
+            (None, Some("NoNode")) => Ok(None),
+            (None, _) => Err("NoNode".into()),
+            (Some(cur), _) => {
+                let matches = *version == -1 || *version == cur.version;
+                match (matches, err) {
+                    (true, None) => {
+                        if let Some(Obs::Ok {
+                            version: Some(v), ..
+                        }) = obs
+                        {
+                            if *v != cur.version + 1 {
+                                return Err(format!(
+                                    "new version {} ({})",
+                                    cur.version + 1,
+                                    state()
+                                ));
+                            }
+                        }
+                        check_mzxid(obs, zxid)?;
+                        Ok(Some(NodeSt {
+                            value: value.clone(),
+                            version: cur.version + 1,
+                            mzxid: zxid,
+                            owner: cur.owner,
+                        }))
+                    }
+                    (false, Some("BadVersion")) => Ok(n.cloned()),
+                    (true, _) => Err(format!("setData to succeed ({})", state())),
+                    (false, _) => Err(format!("BadVersion ({})", state())),
+                }
+            }
+        },
+        MOp::Delete { version } => match (n, err) {
+            (None, Some("NoNode")) => Ok(None),
+            (None, _) => Err("NoNode".into()),
+            (Some(cur), _) => {
+                let matches = *version == -1 || *version == cur.version;
+                match (matches, err) {
+                    (true, None) => Ok(None),
+                    (false, Some("BadVersion")) => Ok(n.cloned()),
+                    (true, _) => Err(format!("delete to succeed ({})", state())),
+                    (false, _) => Err(format!("BadVersion ({})", state())),
+                }
+            }
+        },
+        MOp::GetData | MOp::Exists => {
+            let Some(o) = obs else {
+                return Ok(n.cloned());
+            };
+            let (present, value, version, mzxid) = match o {
+                Obs::Err(c) if c == "NoNode" => (false, None, None, None),
+                Obs::Err(c) => return Err(format!("no error but {c} ({})", state())),
+                Obs::Ok {
+                    exists: Some(false),
+                    ..
+                } => (false, None, None, None),
+                Obs::Ok {
+                    value,
+                    version,
+                    mzxid,
+                    ..
+                } => (true, value.as_ref(), *version, *mzxid),
+            };
+            match n {
+                None if !present => Ok(None),
+                None => Err("no node".into()),
+                Some(_) if !present => Err(state()),
+                Some(cur) => {
+                    let value_ok = *mop == MOp::Exists || value == cur.value.as_ref();
+                    let version_ok = version.is_none_or(|v| v == cur.version);
+                    let mzxid_ok = match (mzxid, cur.mzxid) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    };
+                    if value_ok && version_ok && mzxid_ok {
+                        Ok(n.cloned())
+                    } else {
+                        Err(state())
+                    }
+                }
+            }
+        }
+        MOp::SessionEnd { session } => match n {
+            Some(cur) if cur.owner == *session => Ok(None),
+            _ => Ok(n.cloned()),
+        },
+        MOp::CreateSeq { .. } | MOp::GetChildren => {
+            Err("(internal) child-list op on a znode object".into())
+        }
+    }
+}
+
+fn fmt_kids(k: Option<&KidsSt>) -> String {
+    match k {
+        None => "no parent node".into(),
+        Some(k) => format!("cversion={} children={:?}", k.cversion, k.children),
+    }
+}
+
+fn step_kids(k: Option<&KidsSt>, mop: &MOp, obs: Option<&Obs>) -> Result<Option<KidsSt>, String> {
+    let err = code(obs);
+    match mop {
+        MOp::Create { .. } => match (k, err) {
+            (None, None) => Ok(Some(KidsSt {
+                cversion: 0,
+                children: BTreeSet::new(),
+            })),
+            (Some(_), Some("NodeExists")) => Ok(k.cloned()),
+            (None, _) => Err("create of the parent to succeed".into()),
+            (Some(_), _) => Err("NodeExists for the parent".into()),
+        },
+        MOp::Delete { .. } => match (k, err) {
+            (None, Some("NoNode")) => Ok(None),
+            (None, _) => Err("NoNode for the parent".into()),
+            (Some(cur), None) if cur.children.is_empty() => Ok(None),
+            (Some(cur), Some("NotEmpty")) if !cur.children.is_empty() => Ok(k.cloned()),
+            (Some(_), Some("BadVersion")) => Ok(k.cloned()),
+            (Some(_), _) => Err(format!("a different delete outcome ({})", fmt_kids(k))),
+        },
+        MOp::CreateSeq { prefix } => match (k, err) {
+            (None, Some("NoNode")) => Ok(None),
+            (None, _) => Err("NoNode (no parent)".into()),
+            (Some(cur), _) => {
+                let expected = format!("{prefix}{:010}", cur.cversion);
+                let name = expected.rsplit('/').next().unwrap_or("").to_string();
+                match obs {
+                    None => {}
+                    Some(Obs::Ok { path: Some(p), .. }) if *p == expected => {}
+                    Some(_) => return Err(format!("sequential node {expected} ({})", fmt_kids(k))),
+                }
+                let mut next = cur.clone();
+                next.cversion += 1;
+                next.children.insert(name);
+                Ok(Some(next))
+            }
+        },
+        MOp::GetChildren => {
+            let Some(o) = obs else {
+                return Ok(k.cloned());
+            };
+            match (k, o) {
+                (None, Obs::Err(c)) if c == "NoNode" => Ok(None),
+                (
+                    Some(cur),
+                    Obs::Ok {
+                        children: Some(c), ..
+                    },
+                ) if c.iter().cloned().collect::<BTreeSet<_>>() == cur.children
+                    && c.len() == cur.children.len() =>
+                {
+                    Ok(k.cloned())
+                }
+                _ => Err(fmt_kids(k)),
+            }
+        }
+        MOp::SessionEnd { .. } => Ok(k.cloned()),
+        MOp::SetData { .. } | MOp::GetData | MOp::Exists => {
+            Err("(internal) znode op on a child-list object".into())
+        }
+    }
+}
+
+/// The linearizability verdict: model violations on the workload's own
+/// operations, inconclusive searches, and real-time order.
+pub fn check(ops: &[OpRec<'_>], model: &Model) -> CheckResult {
+    let mut r = CheckResult::new("linearizability");
+    for (final_read, v) in &model.violations {
+        if !final_read {
+            r.violation(v.clone());
+        }
+    }
+    for v in &model.inconclusive {
+        r.violation(format!("inconclusive: {v}"));
+    }
+    real_time(ops, &mut r);
+    r.notes.push(format!(
+        "{} objects, {} determinate ops replayed, {} unknown writes modelled as may-or-may-not, at most {} possible worlds",
+        model.objects, model.determinate, model.unknown_writes, model.max_worlds
+    ));
+    r.notes.extend(model.notes.iter().cloned());
+    r
+}
+
+/// Writes are ordered by zxid consistently with real time: a write invoked
+/// after any operation completed has a larger zxid; two writes never share one.
+fn real_time(ops: &[OpRec<'_>], r: &mut CheckResult) {
+    let mut done: Vec<(u64, i64, &OpRec<'_>)> = ops
+        .iter()
+        .filter_map(|o| Some((o.complete_us()?, o.zxid()?, o)))
+        .collect();
+    done.sort_by_key(|d| (d.0, d.1));
+    // best[i]: the largest zxid among done[..=i], and where it is.
+    let mut best: Vec<(i64, usize)> = Vec::with_capacity(done.len());
+    let mut cur: Option<(i64, usize)> = None;
+    for (i, d) in done.iter().enumerate() {
+        if cur.is_none_or(|(z, _)| d.1 > z) {
+            cur = Some((d.1, i));
+        }
+        best.push(cur.expect("set above"));
+    }
+    let mut seen: BTreeMap<i64, u64> = BTreeMap::new();
+    for o in ops.iter().filter(|o| o.is_txn()) {
+        let z = o.zxid().expect("txn has a zxid");
+        if let Some(other) = seen.insert(z, o.id()) {
+            r.violation(format!(
+                "two writes acknowledged with zxid {z}: op {other} and {}",
+                o.describe()
+            ));
+        }
+        let i = done.partition_point(|d| d.0 < o.invoke_us());
+        if i == 0 {
+            continue;
+        }
+        let (maxz, at) = best[i - 1];
+        if maxz >= z {
+            r.violation(format!(
+                "real-time order: {} got zxid {z}, but {} had completed before it was invoked",
+                o.describe(),
+                done[at].2.describe()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::h;
+    use super::super::{check_all, pair_ops, Verdict};
+    use super::*;
+
+    fn lin(text: &str) -> CheckResult {
+        let ev = h(text);
+        let (ops, p) = pair_ops(&ev);
+        assert!(p.is_empty(), "{p:?}");
+        let m = Model::run(&ev, &ops);
+        check(&ops, &m)
+    }
+
+    const GOOD: &str = "
+        1 invoke 1 0x1 1 create /k value=a
+        2 ok 1 0x1 1 zxid=5 mzxid=5
+        3 invoke 2 0x2 2 set_data /k value=b version=-1
+        4 ok 2 0x2 2 zxid=6 version=1 mzxid=6
+        5 invoke 1 0x1 3 get_data /k
+        6 ok 1 0x1 3 zxid=6 value=b version=1 mzxid=6
+        7 invoke 2 0x2 4 set_data /k value=c version=0
+        8 fail 2 0x2 4 zxid=7 error=BadVersion
+        9 invoke 1 0x1 5 exists /k
+        10 ok 1 0x1 5 zxid=7 exists=true version=1 mzxid=6
+        11 invoke 1 0x1 6 delete /k version=-1
+        12 ok 1 0x1 6 zxid=8
+        13 invoke 2 0x2 7 get_data /k
+        14 fail 2 0x2 7 zxid=8 error=NoNode
+        15 invoke 2 0x2 8 create /k value=d
+        16 ok 2 0x2 8 zxid=9 mzxid=9
+    ";
+
+    #[test]
+    fn good_register_history_passes() {
+        let r = lin(GOOD);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn stale_read_at_its_zxid_is_caught() {
+        // The read claims zxid 6 but returns the value before write 6.
+        let r = lin(&GOOD.replace(
+            "ok 1 0x1 3 zxid=6 value=b version=1 mzxid=6",
+            "ok 1 0x1 3 zxid=6 value=a version=0 mzxid=5",
+        ));
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(r.violations[0].contains("znode /k"), "{r:?}");
+    }
+
+    #[test]
+    fn wrong_version_and_missing_bad_version_are_caught() {
+        let r = lin(&GOOD.replace("zxid=6 version=1 mzxid=6", "zxid=6 version=2 mzxid=6"));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        let r = lin(&GOOD.replace(
+            "8 fail 2 0x2 4 zxid=7 error=BadVersion",
+            "8 ok 2 0x2 4 zxid=7 version=2 mzxid=7",
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.violations[0].contains("BadVersion"), "{r:?}");
+    }
+
+    #[test]
+    fn lost_write_is_caught() {
+        // Deleted at zxid 8, yet a later read still finds it.
+        let r = lin(&GOOD.replace(
+            "14 fail 2 0x2 7 zxid=8 error=NoNode",
+            "14 ok 2 0x2 7 zxid=8 value=b version=1 mzxid=6",
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn real_time_violation_is_caught() {
+        // The delete completed at t=12, then a create invoked at t=15 gets a
+        // smaller zxid.
+        let r = lin(&GOOD.replace(
+            "16 ok 2 0x2 8 zxid=9 mzxid=9",
+            "16 ok 2 0x2 8 zxid=4 mzxid=4",
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(
+            r.violations.iter().any(|v| v.contains("real-time")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_write_may_or_may_not_have_happened() {
+        let base = "
+            1 invoke 1 0x1 1 create /k value=a
+            2 ok 1 0x1 1 zxid=1 mzxid=1
+            3 invoke 1 0x1 2 set_data /k value=b version=-1
+            4 info 1 0x1 2 error=timeout
+            5 invoke 2 0x2 3 get_data /k
+        ";
+        // Happened:
+        let r = lin(&format!(
+            "{base}\n6 ok 2 0x2 3 zxid=2 value=b version=1 mzxid=2"
+        ));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // Did not happen:
+        let r = lin(&format!(
+            "{base}\n6 ok 2 0x2 3 zxid=1 value=a version=0 mzxid=1"
+        ));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // Neither explains this:
+        let r = lin(&format!(
+            "{base}\n6 ok 2 0x2 3 zxid=2 value=zzz version=1 mzxid=2"
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        // Nor can it happen twice:
+        let r = lin(&format!(
+            "{base}\n6 ok 2 0x2 3 zxid=3 value=b version=2 mzxid=3"
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn unknown_write_cannot_take_effect_after_its_sessions_next_write() {
+        let r = lin("
+            1 invoke 1 0x1 1 create /k value=a
+            2 ok 1 0x1 1 zxid=1 mzxid=1
+            3 invoke 1 0x1 2 set_data /k value=b version=-1
+            4 info 1 0x1 2 error=timeout
+            5 invoke 1 0x1 3 create /other value=x
+            6 ok 1 0x1 3 zxid=2 mzxid=2
+            7 invoke 2 0x2 4 get_data /k
+            8 ok 2 0x2 4 zxid=3 value=b version=1
+        ");
+        // b could only have been written before zxid 2, so the read at
+        // zxid 3 may see it: pass.
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // But a read at zxid 1 that sees b while the value was a at zxid 1:
+        // the unknown write would have to come before... it is after zxid 1.
+        let r = lin("
+            1 invoke 1 0x1 1 create /k value=a
+            2 ok 1 0x1 1 zxid=1 mzxid=1
+            3 invoke 1 0x1 2 set_data /k value=b version=-1
+            4 info 1 0x1 2 error=timeout
+            5 invoke 2 0x2 4 get_data /k
+            6 ok 2 0x2 4 zxid=1 value=b version=1
+        ");
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn sequential_creates_and_children() {
+        let good = "
+            1 invoke 0 0x9 1 create /s
+            2 ok 0 0x9 1 zxid=1 mzxid=1
+            3 invoke 1 0x1 2 create_sequential /s/n-
+            4 ok 1 0x1 2 zxid=2 path=/s/n-0000000000
+            5 invoke 2 0x2 3 create_sequential /s/n-
+            6 info 2 0x2 3 error=timeout
+            7 invoke 1 0x1 4 create_sequential /s/n-
+            8 ok 1 0x1 4 zxid=4 path=/s/n-0000000002
+            9 invoke 2 0x3 5 get_children /s
+            10 ok 2 0x3 5 zxid=4 children=n-0000000000,n-0000000001,n-0000000002
+        ";
+        assert_eq!(lin(good).verdict, Verdict::Pass);
+        // Duplicate sequence number.
+        let bad = good.replace("path=/s/n-0000000002", "path=/s/n-0000000000");
+        assert_eq!(lin(&bad).verdict, Verdict::Fail);
+        // A child that no create explains.
+        let bad = good.replace(
+            "n-0000000001,n-0000000002",
+            "n-0000000001,n-0000000002,n-0000000007",
+        );
+        assert_eq!(lin(&bad).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn ephemerals_vanish_with_their_session() {
+        let base = "
+            1 invoke 1 0x1 1 create_ephemeral /e value=a
+            2 ok 1 0x1 1 zxid=1 mzxid=1
+            3 invoke 1 0x1 2 close /
+            4 ok 1 0x1 2 zxid=2
+            5 invoke 2 0x2 3 exists /e
+        ";
+        assert_eq!(
+            lin(&format!("{base}\n6 ok 2 0x2 3 zxid=2 exists=false")).verdict,
+            Verdict::Pass
+        );
+        let r = lin(&format!(
+            "{base}\n6 ok 2 0x2 3 zxid=2 exists=true version=0 mzxid=1"
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        // An observed expiry forces the delete before the next write.
+        let expired = "
+            1 invoke 1 0x1 1 create_ephemeral /e value=a
+            2 ok 1 0x1 1 zxid=1 mzxid=1
+            3 session_expired client=1 session=0x1
+            4 invoke 1 0x2 2 create /x value=b
+            5 ok 1 0x2 2 zxid=3 mzxid=3
+            6 invoke 2 0x3 3 exists /e
+        ";
+        assert_eq!(
+            lin(&format!("{expired}\n7 ok 2 0x3 3 zxid=3 exists=false")).verdict,
+            Verdict::Pass
+        );
+        let r = lin(&format!(
+            "{expired}\n7 ok 2 0x3 3 zxid=3 exists=true version=0 mzxid=1"
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn check_all_runs_everything() {
+        let text = format!("{GOOD}\n17 phase detail=final");
+        let r = check_all(&h(&text), &crate::scenario::CHECKS.map(String::from), 1000);
+        for c in &r {
+            assert_ne!(c.verdict, Verdict::Fail, "{c:?}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The deterministic simulation testbed: runs the real server
+//! (`zkserver::run::run`) inside madsim with scripted faults, drives client
+//! workloads through the project's own client, records a history and judges
+//! it with independent checkers. See `sim/ARCHITECTURE.md`.
+
+pub mod check;
+pub mod client;
+pub mod faultdisk;
+pub mod history;
+pub mod report;
+#[cfg(madsim)]
+pub mod runner;
+pub mod scenario;
+#[cfg(madsim)]
+pub mod workload;
