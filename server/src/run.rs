@@ -74,6 +74,21 @@ pub fn server_config(cfg: &Config) -> ServerConfig {
         reconfig_enabled: cfg.reconfig_enabled,
         max_cnxn_outstanding: cfg.max_cnxn_outstanding as usize,
         container_check_interval_ms: 60_000,
+        #[cfg(madsim)]
+        bugs: sim_bugs(cfg),
+    }
+}
+
+/// Simulation-only fault switches from `cfg.extra` (set by the simulator,
+/// never by a zoo.cfg in a real deployment: the real build has no such
+/// field). `sim.bug.dropWatchEvent = N` drops the N-th watch notification.
+#[cfg(madsim)]
+fn sim_bugs(cfg: &Config) -> zkcore::bugs::Bugs {
+    zkcore::bugs::Bugs {
+        drop_watch_event: cfg
+            .extra
+            .get("sim.bug.dropWatchEvent")
+            .and_then(|v| v.trim().parse().ok()),
     }
 }
 

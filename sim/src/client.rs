@@ -19,8 +19,17 @@
 //!   connection is declared dead (this is what turns a clogged link, which
 //!   delays rather than drops, into a reconnect).
 //! - **Reconnect** uses the same session id and password and the highest
-//!   zxid seen, then re-registers watches with `SetWatches` before anything
-//!   else is sent. Backoff doubles from `reconnect_min_ms` to `reconnect_max_ms`.
+//!   zxid seen, then re-registers watches with `SetWatches` (`SetWatches2`
+//!   when it holds persistent watches) before anything else is sent.
+//!   Backoff doubles from `reconnect_min_ms` to `reconnect_max_ms`.
+//! - **Watches** (one-shot data/exist/child, and persistent or
+//!   persistent-recursive ones from `addWatch`) are kept in a table as
+//!   ZKWatchManager does: a registration is recorded when its reply
+//!   arrives, a one-shot one is dropped when its event arrives. With
+//!   [`ClientConfig::trace`], the session task also reports, in the order it
+//!   saw them, every connection, registration, notification and SetWatches
+//!   reply, stamped with the last zxid seen ([`Trace`]): what a watch
+//!   checker needs to judge the server.
 //! - **Outcomes**: every request ends in exactly one of: a reply (its zxid is
 //!   returned with the value, and with [`ZkError::Server`] errors), or an
 //!   error that says whether the request may have executed
@@ -38,11 +47,11 @@
 
 use jute::request::{read_multi_results, write_multi, MultiOp, MultiResult};
 use jute::{
-    op, xid, Acl, ConnectRequest, ConnectResponse, Create2Response, CreateMode, CreateRequest,
-    CreateTtlRequest, DeleteRequest, ErrorCode, EventType, ExistsRequest, GetChildren2Response,
-    GetChildrenRequest, GetDataRequest, GetDataResponse, KeeperState, Reader, Record, ReplyHeader,
-    RequestHeader, SetDataRequest, SetWatches, Stat, StatResponse, SyncRequest, SyncResponse,
-    WatcherEvent,
+    op, xid, Acl, AddWatchMode, AddWatchRequest, ConnectRequest, ConnectResponse, Create2Response,
+    CreateMode, CreateRequest, CreateTtlRequest, DeleteRequest, ErrorCode, EventType,
+    ExistsRequest, GetChildren2Response, GetChildrenRequest, GetDataRequest, GetDataResponse,
+    KeeperState, Reader, Record, ReplyHeader, RequestHeader, SetDataRequest, SetWatches,
+    SetWatches2, Stat, StatResponse, SyncRequest, SyncResponse, WatcherEvent,
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -72,6 +81,8 @@ pub struct ClientConfig {
     pub read_only: bool,
     /// Largest reply frame accepted.
     pub frame_bytes_max: usize,
+    /// Report [`ClientEvent::Trace`] items on the event channel.
+    pub trace: bool,
 }
 
 impl ClientConfig {
@@ -86,6 +97,7 @@ impl ClientConfig {
             initial_connect_ms: 5_000,
             read_only: false,
             frame_bytes_max: 16 << 20,
+            trace: false,
         }
     }
 }
@@ -155,6 +167,35 @@ pub enum ClientEvent {
     Watch { event: EventType, path: String },
     /// The connection state changed (SyncConnected, Disconnected, Expired, Closed).
     State(KeeperState),
+    /// What the session task saw (only with [`ClientConfig::trace`]).
+    Trace(Trace),
+}
+
+/// One item of the client's trace: the session, the connection (numbered
+/// from 1 per session task) and the last zxid seen when it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub session: i64,
+    pub conn: u32,
+    pub last_zxid: i64,
+    pub what: TraceKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceKind {
+    /// A connection was established (`last_zxid` is what the handshake
+    /// sent); `set_watches`: the watch table is being re-registered.
+    Connected { set_watches: bool },
+    /// The client recorded a watch registration (its reply had `zxid`).
+    WatchAdded {
+        kind: WatchKind,
+        path: String,
+        zxid: i64,
+    },
+    /// A notification arrived.
+    Event { event: EventType, path: String },
+    /// The reply to SetWatches arrived (`err` 0: re-registered).
+    WatchesRestored { zxid: i64, err: i32 },
 }
 
 /// The session as last negotiated.
@@ -177,11 +218,32 @@ struct RawReply {
 
 type ReplyTx = oneshot::Sender<Result<RawReply, ZkError>>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WatchKind {
+/// A watch as the client's table keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WatchKind {
+    /// One-shot, on an existing node's data (getData, exists).
     Data,
+    /// One-shot, on a missing node's creation (exists).
     Exist,
+    /// One-shot, on a node's children (getChildren).
     Child,
+    /// addWatch PERSISTENT.
+    Persistent,
+    /// addWatch PERSISTENT_RECURSIVE.
+    PersistentRecursive,
+}
+
+impl WatchKind {
+    /// The name the history uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            WatchKind::Data => "data",
+            WatchKind::Exist => "exist",
+            WatchKind::Child => "child",
+            WatchKind::Persistent => "persistent",
+            WatchKind::PersistentRecursive => "persistent_recursive",
+        }
+    }
 }
 
 /// Where a request is, shared by the caller and the session task so that a
@@ -244,6 +306,7 @@ impl Client {
             next_xid: 1,
             queue: VecDeque::new(),
             watches: Watches::default(),
+            conn: 0,
             next_server: 0,
             first: Some(first_tx),
         };
@@ -465,6 +528,28 @@ impl Client {
         .await
     }
 
+    /// `addWatch`: a persistent (or, with `recursive`, persistent-recursive)
+    /// watch on `path`, kept until the session ends (and re-registered on
+    /// reconnect with SetWatches2).
+    pub async fn add_watch(&self, path: &str, recursive: bool) -> ZkResult<()> {
+        let (mode, kind) = if recursive {
+            (
+                AddWatchMode::PersistentRecursive,
+                WatchKind::PersistentRecursive,
+            )
+        } else {
+            (AddWatchMode::Persistent, WatchKind::Persistent)
+        };
+        let body = jute::to_bytes(&AddWatchRequest {
+            path: path.into(),
+            mode: mode.code(),
+        });
+        self.request(op::ADD_WATCH, body, Some((kind, path.to_string())), |_| {
+            Ok(())
+        })
+        .await
+    }
+
     /// `multi`: all-or-nothing. The per-op results say which op failed.
     pub async fn multi(&self, ops: Vec<MultiOp>) -> ZkResult<Vec<MultiResult>> {
         let mut body = Vec::new();
@@ -504,6 +589,8 @@ struct Watches {
     data: BTreeSet<String>,
     exist: BTreeSet<String>,
     child: BTreeSet<String>,
+    persistent: BTreeSet<String>,
+    recursive: BTreeSet<String>,
 }
 
 impl Watches {
@@ -512,10 +599,13 @@ impl Watches {
             WatchKind::Data => self.data.insert(path),
             WatchKind::Exist => self.exist.insert(path),
             WatchKind::Child => self.child.insert(path),
+            WatchKind::Persistent => self.persistent.insert(path),
+            WatchKind::PersistentRecursive => self.recursive.insert(path),
         };
     }
 
-    /// A fired watch is gone (one-shot), as in ZKWatchManager.materialize.
+    /// A fired watch is gone (one-shot), as in ZKWatchManager.materialize;
+    /// persistent ones stay.
     fn fired(&mut self, event: EventType, path: &str) {
         match event {
             EventType::NodeCreated | EventType::NodeDataChanged => {
@@ -535,7 +625,14 @@ impl Watches {
     }
 
     fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.exist.is_empty() && self.child.is_empty()
+        self.data.is_empty()
+            && self.exist.is_empty()
+            && self.child.is_empty()
+            && !self.has_persistent()
+    }
+
+    fn has_persistent(&self) -> bool {
+        !self.persistent.is_empty() || !self.recursive.is_empty()
     }
 }
 
@@ -558,6 +655,8 @@ struct SessionTask {
     /// Requests not yet sent (waiting for a connection).
     queue: VecDeque<Pending>,
     watches: Watches,
+    /// Connections established so far (the current one's number).
+    conn: u32,
     next_server: usize,
     /// Reports the outcome of the first connection to [`Client::connect`].
     first: Option<oneshot::Sender<Result<(), ZkError>>>,
@@ -606,6 +705,17 @@ impl SessionTask {
                 return self.finish(KeeperState::Closed);
             }
             backoff = (backoff * 2).min(self.cfg.reconnect_max_ms);
+        }
+    }
+
+    fn trace(&self, what: TraceKind) {
+        if self.cfg.trace {
+            let _ = self.events.send(ClientEvent::Trace(Trace {
+                session: self.session.session_id,
+                conn: self.conn,
+                last_zxid: self.session.last_zxid_seen,
+                what,
+            }));
         }
     }
 
@@ -726,6 +836,9 @@ impl SessionTask {
         let mut last_recv = Instant::now();
         let mut last_send = Instant::now();
         let end = 'conn: {
+            self.conn += 1;
+            let set_watches = !self.watches.is_empty();
+            self.trace(TraceKind::Connected { set_watches });
             if let Err(e) = self.send_set_watches(wr).await {
                 break 'conn End::Lost(e);
             }
@@ -792,18 +905,37 @@ impl SessionTask {
             return Ok(());
         }
         let mut f = Vec::new();
-        RequestHeader {
-            xid: xid::SET_WATCHES,
-            op: op::SET_WATCHES,
+        let w = &self.watches;
+        let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
+        if w.has_persistent() {
+            RequestHeader {
+                xid: xid::SET_WATCHES,
+                op: op::SET_WATCHES2,
+            }
+            .write(&mut f);
+            SetWatches2 {
+                relative_zxid: self.session.last_zxid_seen,
+                data_watches: list(&w.data),
+                exist_watches: list(&w.exist),
+                child_watches: list(&w.child),
+                persistent_watches: list(&w.persistent),
+                persistent_recursive_watches: list(&w.recursive),
+            }
+            .write(&mut f);
+        } else {
+            RequestHeader {
+                xid: xid::SET_WATCHES,
+                op: op::SET_WATCHES,
+            }
+            .write(&mut f);
+            SetWatches {
+                relative_zxid: self.session.last_zxid_seen,
+                data_watches: list(&w.data),
+                exist_watches: list(&w.exist),
+                child_watches: list(&w.child),
+            }
+            .write(&mut f);
         }
-        .write(&mut f);
-        SetWatches {
-            relative_zxid: self.session.last_zxid_seen,
-            data_watches: self.watches.data.iter().cloned().collect(),
-            exist_watches: self.watches.exist.iter().cloned().collect(),
-            child_watches: self.watches.child.iter().cloned().collect(),
-        }
-        .write(&mut f);
         write_frame(wr, &f)
             .await
             .map_err(|e| format!("setWatches write: {e}"))
@@ -851,13 +983,24 @@ impl SessionTask {
                     return Err(format!("protocol: unknown event type {}", ev.event_type));
                 };
                 self.watches.fired(event, &ev.path);
+                self.trace(TraceKind::Event {
+                    event,
+                    path: ev.path.clone(),
+                });
                 let _ = self.events.send(ClientEvent::Watch {
                     event,
                     path: ev.path,
                 });
                 return Ok(false);
             }
-            xid::PING | xid::SET_WATCHES | xid::AUTH => return Ok(false),
+            xid::SET_WATCHES => {
+                self.trace(TraceKind::WatchesRestored {
+                    zxid: hdr.zxid,
+                    err: hdr.err,
+                });
+                return Ok(false);
+            }
+            xid::PING | xid::AUTH => return Ok(false),
             _ => {}
         }
         let Some(head) = sent.pop_front() else {
@@ -879,10 +1022,20 @@ impl SessionTask {
             lock(&self.shared).last_zxid_seen = hdr.zxid;
         }
         if let Some((kind, path)) = head.watch {
-            if hdr.err == 0 {
-                self.watches.add(kind, path);
+            let kind = if hdr.err == 0 {
+                Some(kind)
             } else if head.op == op::EXISTS && hdr.err == ErrorCode::NoNode.code() {
-                self.watches.add(WatchKind::Exist, path);
+                Some(WatchKind::Exist)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                self.watches.add(kind, path.clone());
+                self.trace(TraceKind::WatchAdded {
+                    kind,
+                    path,
+                    zxid: hdr.zxid,
+                });
             }
         }
         let _ = head.reply.send(Ok(RawReply {

@@ -8,6 +8,15 @@
 //! is gone; `phase` marks the start of the final read-back; `server_exit`
 //! records a server that stopped on an error.
 //!
+//! What a client's session task saw, in the order it saw it (the client's
+//! trace, [`crate::client::Trace`]): `connected` (a new connection of the
+//! session, numbered `conn`, with the `last_zxid` it sent), `watch_added`
+//! (a watch the client registered, with its kind `watch` and the reply
+//! `zxid`), `watch_event` (a notification: `event`, `path`, and the
+//! client's `last_zxid` when it arrived) and `watches_restored` (the reply
+//! to SetWatches, with its `zxid`). Per session these are in arrival order;
+//! against op completions only their `last_zxid`/`zxid` stamps order them.
+//!
 //! Times are simulated milliseconds since the start of the run (microsecond
 //! precision). Session ids are written as hex strings (they do not fit a
 //! JSON double). Nothing here depends on tracing output or wall time, so the
@@ -34,6 +43,10 @@ pub enum Ty {
     SessionExpired,
     Phase,
     ServerExit,
+    Connected,
+    WatchAdded,
+    WatchEvent,
+    WatchesRestored,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -42,6 +55,7 @@ pub enum OpName {
     Create,
     CreateEphemeral,
     CreateSequential,
+    CreateEphemeralSequential,
     Delete,
     Exists,
     GetData,
@@ -51,6 +65,12 @@ pub enum OpName {
     Close,
     /// A failed attempt to establish a session (recorded as `info`).
     Connect,
+    /// `addWatch` (the invoke's `watch` is the mode).
+    AddWatch,
+    /// A transaction of sub-operations (`ops`; the reply's `results`).
+    Multi,
+    /// A version check: only as a sub-operation of a multi.
+    Check,
 }
 
 impl OpName {
@@ -61,9 +81,11 @@ impl OpName {
             OpName::Create
                 | OpName::CreateEphemeral
                 | OpName::CreateSequential
+                | OpName::CreateEphemeralSequential
                 | OpName::Delete
                 | OpName::SetData
                 | OpName::Close
+                | OpName::Multi
         )
     }
 }
@@ -134,7 +156,64 @@ pub struct Event {
     /// Free text: what a fault did (torn bytes...), or a phase name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// `stat.ephemeralOwner` of a read or create reply, when not 0.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex")]
+    pub owner: Option<i64>,
+    /// A watch: on a read's invoke, that it sets one (`data`, `child`);
+    /// on `add_watch`, the mode (`persistent`, `persistent_recursive`); on
+    /// `watch_added`, what the client registered (also `exist`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<String>,
+    /// Watch event type (`NodeCreated`, `NodeDeleted`, `NodeDataChanged`,
+    /// `NodeChildrenChanged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The client's last zxid seen (trace events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_zxid: Option<i64>,
+    /// Connection number within the session, from 1 (trace events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u32>,
+    /// Sub-operations of a multi (invoke).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<Vec<SubOp>>,
+    /// Per sub-operation results of a multi (completion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<SubResult>>,
 }
+
+/// One sub-operation of a multi: `create`, `set_data`, `delete`, `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubOp {
+    pub op: OpName,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+}
+
+/// The server's result for one sub-operation. A multi that failed reports
+/// `RolledBack` for the sub-operations before the failing one, the failing
+/// one's own code, and `RuntimeInconsistency` for those after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SubResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Created path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mzxid: Option<i64>,
+}
+
+/// Sub-result code of the operations before the failing one of a failed
+/// multi (ZooKeeper sends 0; kazoo calls it RolledBackError).
+pub const ROLLED_BACK: &str = "RolledBack";
 
 mod ms {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -7,9 +7,14 @@ pub mod check;
 pub mod client;
 pub mod faultdisk;
 pub mod history;
+pub mod html;
+pub mod plot;
+pub mod probe;
 pub mod report;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod sweep;
 #[cfg(madsim)]
 pub mod workload;

@@ -1,9 +1,13 @@
-//! `cargo run -p sim -- SCENARIO.toml [--seed N | --seeds A..B] [--check-determinism] [--out DIR]`
+//! `cargo run -p sim -- SCENARIO.toml [--seed N | --seeds A..B [--jobs J]] [--check-determinism] [--no-report] [--out DIR]`
 //!
 //! Runs a scenario in the simulator for each seed, checks the history,
-//! writes `DIR/<scenario>/<seed>/{summary.json,history.jsonl}` and prints a
-//! verdict. Exit code 0 only if every seed passes every check (and, with
-//! `--check-determinism`, every seed replays to the same history).
+//! writes `DIR/<scenario>/<seed>/{report.html,summary.json,history.jsonl,servers.jsonl}`
+//! and prints a verdict. A sweep (`--seeds`) runs `J` seeds at a time, shows
+//! a progress bar on a terminal and ends with a table: passes and failures
+//! per check, the failing seeds with their replay commands, and the speed
+//! (simulated seconds per wall second). Exit code 0 only if every seed
+//! passes every check (and, with `--check-determinism`, every seed replays
+//! to the same history); 1 if any fails; 2 on a usage error.
 
 #[cfg(not(madsim))]
 fn main() {
@@ -21,11 +25,11 @@ fn main() {
 #[cfg(madsim)]
 mod cli {
     use clap::Parser;
-    use sim::check::Verdict;
-    use sim::history::fingerprint;
     use sim::report;
-    use sim::runner::{run_seed_with, RunOptions, Sabotage};
+    use sim::runner::{RunOptions, Sabotage};
     use sim::scenario::Scenario;
+    use sim::sweep::{self, Job, SeedResult, Tally};
+    use std::io::IsTerminal;
     use std::path::PathBuf;
 
     #[derive(Parser, Debug)]
@@ -42,12 +46,20 @@ mod cli {
         /// Run a range of seeds: `A..B` (B excluded) or `A..=B`.
         #[arg(long)]
         seeds: Option<String>,
+        /// Seeds run at once (each on its own OS thread, outside the
+        /// simulation). Default: the number of CPUs.
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Run each seed twice and require identical histories.
         #[arg(long)]
         check_determinism: bool,
-        /// Self-test of the testbed: break the server on purpose (the only
-        /// one so far: `lying-fsync`, a disk that acknowledges fsync without
-        /// persisting). Crash scenarios must then FAIL.
+        /// Write report files only for failing seeds.
+        #[arg(long)]
+        no_report: bool,
+        /// Self-test of the testbed: break the server on purpose
+        /// (`lying-fsync`: a disk that acknowledges fsync without
+        /// persisting; `drop-watch-event`: one watch notification is lost).
+        /// The matching checks must then FAIL.
         #[arg(long)]
         sabotage: Option<String>,
         /// Where reports go.
@@ -55,48 +67,24 @@ mod cli {
         out: PathBuf,
     }
 
-    fn parse_range(s: &str) -> Result<Vec<u64>, String> {
-        let (a, b, incl) = if let Some((a, b)) = s.split_once("..=") {
-            (a, b, true)
-        } else if let Some((a, b)) = s.split_once("..") {
-            (a, b, false)
-        } else {
-            return Err(format!("--seeds {s:?}: expected A..B or A..=B"));
-        };
-        let a: u64 = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("--seeds: bad start {a:?}"))?;
-        let b: u64 = b
-            .trim()
-            .parse()
-            .map_err(|_| format!("--seeds: bad end {b:?}"))?;
-        let end = if incl { b.saturating_add(1) } else { b };
-        if end <= a || end - a > 100_000 {
-            return Err(format!("--seeds {s:?}: empty or too large a range"));
-        }
-        Ok((a..end).collect())
-    }
-
     pub fn main() -> i32 {
         let args = Args::parse();
-        let path = args.scenario.display().to_string();
-        let scn = match Scenario::load(&args.scenario) {
-            Ok(s) => s,
+        match run(args) {
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e}");
-                return 2;
+                2
             }
-        };
+        }
+    }
+
+    fn run(args: Args) -> Result<i32, String> {
+        let path = args.scenario.display().to_string();
+        let scn = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+        let sweeping = args.seeds.is_some();
         let seeds = match (&args.seed, &args.seeds) {
             (Some(s), _) => vec![*s],
-            (None, Some(r)) => match parse_range(r) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return 2;
-                }
-            },
+            (None, Some(r)) => sweep::parse_range(r)?,
             (None, None) => {
                 // Outside the simulation: the real wall clock.
                 let s = std::time::SystemTime::now()
@@ -109,67 +97,103 @@ mod cli {
         };
         let sabotage = match args.sabotage.as_deref() {
             None => Sabotage::None,
-            Some("lying-fsync") => Sabotage::LyingFsync,
-            Some(other) => {
-                eprintln!("error: unknown --sabotage {other:?} (known: lying-fsync)");
-                return 2;
-            }
+            Some(name) => Sabotage::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = Sabotage::ALL.iter().map(|(n, _)| *n).collect();
+                format!("unknown --sabotage {name:?} (known: {})", known.join(", "))
+            })?,
         };
-        let opts = RunOptions { sabotage };
-        let mut extra = Vec::new();
-        if let Some(s) = &args.sabotage {
-            extra.push(format!("--sabotage {s}"));
+        let jobs = match args.jobs {
+            Some(0) => return Err("--jobs must be at least 1".into()),
+            Some(j) => j,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let extra = args
+            .sabotage
+            .as_ref()
+            .map(|s| format!("--sabotage {s}"))
+            .unwrap_or_default();
+        let job = Job {
+            scenario: scn,
+            path,
+            extra,
+            opts: RunOptions { sabotage },
+            commit: report::git_commit(),
+            check_determinism: args.check_determinism,
+            out: args.out.clone(),
+            write: if args.no_report {
+                sweep::Write::FailuresOnly
+            } else {
+                sweep::Write::Always
+            },
+        };
+        if !sweeping {
+            let r = sweep::run_one(&job, seeds[0]);
+            print!("{}", report::render(&r.summary));
+            print_written(&r);
+            let pass = r.passed();
+            if !pass {
+                println!("  replay: {}  (commit {})", r.summary.replay, job.commit);
+            }
+            println!("verdict: {}", if pass { "PASS" } else { "FAIL" });
+            return Ok(if pass { 0 } else { 1 });
         }
-        let extra = extra.join(" ");
-        let commit = report::git_commit();
-        let mut failed = Vec::new();
-        for seed in seeds {
-            let out = run_seed_with(&scn, seed, opts);
-            let checks = report::judge(&scn, &out.events, out.panic.as_deref());
-            let mut summary = report::summarize(
-                &scn,
-                &path,
-                &extra,
-                seed,
-                &out.events,
-                checks,
-                out.sim_ms,
-                out.wall.as_millis() as u64,
-                &commit,
-            );
-            if args.check_determinism {
-                let again = run_seed_with(&scn, seed, opts);
-                let (a, b) = (fingerprint(&out.events), fingerprint(&again.events));
-                let mut c = sim::check::CheckResult::new("determinism");
-                if a != b || out.panic != again.panic {
-                    c.violation(format!(
-                        "seed {seed} ran twice gave different histories: {a:016x} vs {b:016x}"
-                    ));
+
+        let bar = progress_bar(seeds.len() as u64);
+        let mut failed = 0;
+        let tally = sweep::run_many(&job, &seeds, jobs, |r: &SeedResult| {
+            bar.inc(1);
+            if !r.passed() {
+                failed += 1;
+                bar.set_message(format!("{failed} failed"));
+            }
+            // On a terminal the bar shows progress: print failures only.
+            if r.passed() && !bar.is_hidden() {
+                return;
+            }
+            bar.suspend(|| {
+                if r.passed() {
+                    println!("{}", sweep::one_line(r));
                 } else {
-                    c.notes.push(format!("two runs, history {a:016x}"));
+                    print!("{}", report::render(&r.summary));
                 }
-                summary.checks.push(c);
-                summary.verdict = report::overall(&summary.checks);
-            }
-            print!("{}", report::render(&summary));
-            match report::write(&args.out, &summary, &out.events) {
-                Ok(dir) => println!("  report: {}", dir.display()),
-                Err(e) => eprintln!("  could not write the report: {e}"),
-            }
-            if summary.verdict == Verdict::Fail {
-                println!("  replay: {}  (commit {commit})", summary.replay);
-                failed.push(seed);
-            }
-        }
-        if failed.is_empty() {
-            println!("verdict: PASS");
+                print_written(r);
+            });
+        });
+        bar.finish_and_clear();
+        print!("{}", tally.table(&job, jobs));
+        Ok(exit_code(&tally))
+    }
+
+    fn exit_code(t: &Tally) -> i32 {
+        if t.all_passed() {
             0
         } else {
-            println!("verdict: FAIL (seeds {failed:?})");
-            for s in &failed {
-                println!("  {}", report::replay_command(&path, *s, &extra));
-            }
             1
         }
+    }
+
+    fn print_written(r: &SeedResult) {
+        match &r.written {
+            Some(Ok(dir)) => println!("  report: {}", dir.join("report.html").display()),
+            Some(Err(e)) => eprintln!("  could not write the report: {e}"),
+            None => {}
+        }
+    }
+
+    /// On stderr, only when it is a terminal.
+    fn progress_bar(n: u64) -> indicatif::ProgressBar {
+        if !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(n),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds  {elapsed_precise} (eta {eta})  {msg}",
+        )
+        .expect("valid template");
+        bar.set_style(style);
+        bar
     }
 }

@@ -1,6 +1,8 @@
 //! Verdicts and reports: `reports/<scenario>/<seed>/summary.json` (verdict
 //! per check, fault counts, op outcomes, throughput, latency, the replay
-//! command) and `history.jsonl` (the raw history, see [`crate::history`]).
+//! command), `history.jsonl` (the raw history, see [`crate::history`]),
+//! `servers.jsonl` (the `srvr` samples, see [`crate::probe`]) and
+//! `report.html` (all of it on one page with plots, see [`crate::html`]).
 //!
 //! Wall-clock numbers (speed) go into the summary only; the fingerprint
 //! (`history_hash`) covers the history alone, so it is a pure function of
@@ -8,6 +10,7 @@
 
 use crate::check::{self, CheckResult, Verdict};
 use crate::history::{fingerprint, to_jsonl, Event, Ty};
+use crate::probe::Sample;
 use crate::scenario::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,6 +34,9 @@ pub struct Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub scenario: String,
+    /// The scenario's `description`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
     pub seed: u64,
     pub commit: String,
     pub verdict: Verdict,
@@ -180,6 +186,7 @@ pub fn summarize(
     let secs = (scn.duration_ms as f64 / 1000.0).max(1e-3);
     Summary {
         scenario: scn.name.clone(),
+        description: scn.description.clone(),
         seed,
         commit: commit.into(),
         verdict: overall(&checks),
@@ -204,13 +211,29 @@ pub fn summarize(
     }
 }
 
-/// Write `summary.json` and `history.jsonl` under `out/<scenario>/<seed>/`.
+/// Write `summary.json`, `history.jsonl` and `report.html` (without server
+/// samples) under `out/<scenario>/<seed>/`.
 pub fn write(out: &Path, s: &Summary, events: &[Event]) -> std::io::Result<PathBuf> {
+    write_report(out, s, events, &[])
+}
+
+/// Write every report file of a run under `out/<scenario>/<seed>/`.
+pub fn write_report(
+    out: &Path,
+    s: &Summary,
+    events: &[Event],
+    samples: &[Sample],
+) -> std::io::Result<PathBuf> {
     let dir = out.join(&s.scenario).join(s.seed.to_string());
     std::fs::create_dir_all(&dir)?;
     let json = serde_json::to_string_pretty(s).expect("summary serializes");
     std::fs::write(dir.join("summary.json"), json + "\n")?;
     std::fs::write(dir.join("history.jsonl"), to_jsonl(events))?;
+    std::fs::write(dir.join("servers.jsonl"), crate::probe::to_jsonl(samples))?;
+    std::fs::write(
+        dir.join("report.html"),
+        crate::html::render(s, events, samples),
+    )?;
     Ok(dir)
 }
 

@@ -38,6 +38,7 @@ use zkserver::run::Dirs;
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const CLIENT_PORT: u16 = 2181;
 const DRIVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 1);
+const MONITOR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 3, 1);
 
 /// What one seed produced.
 #[derive(Debug, Clone)]
@@ -49,6 +50,9 @@ pub struct RunOutput {
     /// Simulated time the run took.
     pub sim_ms: u64,
     pub wall: Duration,
+    /// Server-side samples (`srvr` probes) for the report; not part of the
+    /// history (see [`crate::probe`]).
+    pub samples: Vec<crate::probe::Sample>,
 }
 
 /// Deliberate bugs, to show that the checkers catch them.
@@ -58,6 +62,32 @@ pub enum Sabotage {
     None,
     /// The server's disk acknowledges fsync without making data durable.
     LyingFsync,
+    /// The server drops one watch notification (simulation-only switch
+    /// `sim.bug.dropWatchEvent`, see `zkcore::bugs`): which one is drawn
+    /// from the seed ([`drop_watch_event_n`]).
+    DropWatchEvent,
+}
+
+impl Sabotage {
+    /// Every sabotage by its CLI name (`--sabotage NAME`).
+    pub const ALL: [(&'static str, Sabotage); 2] = [
+        ("lying-fsync", Sabotage::LyingFsync),
+        ("drop-watch-event", Sabotage::DropWatchEvent),
+    ];
+
+    /// The sabotage called `name` on the command line.
+    pub fn from_name(name: &str) -> Option<Sabotage> {
+        Sabotage::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+    }
+}
+
+/// Which watch notification `--sabotage drop-watch-event` drops for `seed`:
+/// one of the first 64 the server sends (counted from its start).
+pub fn drop_watch_event_n(seed: u64) -> u64 {
+    1 + (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
 /// How to run: which sabotage (default: none, the normal run).
@@ -76,6 +106,8 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
     let scn = scn.clone();
     let log = crate::history::Log::default();
     let log2 = log.clone();
+    let probes = crate::probe::Probes::default();
+    let probes2 = probes.clone();
     let wall = std::time::Instant::now();
     let res = std::thread::Builder::new()
         .name(format!("sim-seed-{seed}"))
@@ -83,12 +115,13 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
             let mut rt =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             rt.set_time_limit(Duration::from_millis(scn.duration_ms + 300_000));
-            rt.block_on(drive(scn, seed, log2, opts))
+            rt.block_on(drive(scn, seed, log2, opts, probes2))
         })
         .expect("spawn simulation thread")
         .join();
     let wall = wall.elapsed();
     let events = log.events();
+    let samples = probes.samples();
     match res {
         Ok(sim_ms) => RunOutput {
             seed,
@@ -96,6 +129,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
             panic: None,
             sim_ms,
             wall,
+            samples,
         },
         Err(payload) => {
             let msg = payload
@@ -110,6 +144,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
                 panic: Some(msg),
                 sim_ms,
                 wall,
+                samples,
             }
         }
     }
@@ -134,7 +169,20 @@ pub fn start_server(
     disk: FaultDisk,
     rec: Option<Recorder>,
 ) -> NodeHandle {
-    let cfg = server_config(cluster);
+    start_server_with(handle, cluster, disk, rec, &[])
+}
+
+/// [`start_server`] with extra zoo.cfg keys (`Config::extra`), e.g. the
+/// simulation-only bug switches `sim.bug.*`.
+pub fn start_server_with(
+    handle: &Handle,
+    cluster: &crate::scenario::Cluster,
+    disk: FaultDisk,
+    rec: Option<Recorder>,
+    extra: &[(String, String)],
+) -> NodeHandle {
+    let mut cfg = server_config(cluster);
+    cfg.extra.extend(extra.iter().cloned());
     disk.create_dir_all("data/snap").expect("mem disk");
     disk.create_dir_all("data/log").expect("mem disk");
     let dirs = Dirs {
@@ -313,20 +361,49 @@ impl Cluster {
 }
 
 /// The supervisor: returns the simulated duration in ms.
-async fn drive(scn: Scenario, seed: u64, log: crate::history::Log, opts: RunOptions) -> u64 {
+async fn drive(
+    scn: Scenario,
+    seed: u64,
+    log: crate::history::Log,
+    opts: RunOptions,
+    probes: crate::probe::Probes,
+) -> u64 {
     let rec = Recorder::with_log(log);
     let handle = Handle::current();
     let disk = FaultDisk::new(zkcore::disk::MemDisk::new());
     if opts.sabotage == Sabotage::LyingFsync {
         disk.lie_about_sync();
     }
-    let server = start_server(&handle, &scn.cluster, disk.clone(), Some(rec.clone()));
+    let mut extra = Vec::new();
+    if opts.sabotage == Sabotage::DropWatchEvent {
+        let n = drop_watch_event_n(seed);
+        extra.push(("sim.bug.dropWatchEvent".to_string(), n.to_string()));
+    }
+    let server = start_server_with(
+        &handle,
+        &scn.cluster,
+        disk.clone(),
+        Some(rec.clone()),
+        &extra,
+    );
     let servers = vec![SocketAddr::new(IpAddr::V4(SERVER_IP), CLIENT_PORT)];
     let driver = handle
         .create_node()
         .name("driver")
         .ip(IpAddr::V4(DRIVER_IP))
         .build();
+    // Report-only observer: `srvr` every few hundred ms (crate::probe).
+    let monitor = handle
+        .create_node()
+        .name("monitor")
+        .ip(IpAddr::V4(MONITOR_IP))
+        .build();
+    let clock = rec.clone();
+    monitor.spawn(crate::probe::monitor(
+        servers.clone(),
+        move || clock.now_us(),
+        probes,
+    ));
     let mut slots = Vec::new();
     let mut client_nodes: Vec<NodeHandle> = Vec::new();
     for (i, (wi, ci)) in scn.clients().into_iter().enumerate() {
@@ -358,16 +435,8 @@ async fn drive(scn: Scenario, seed: u64, log: crate::history::Log, opts: RunOpti
         handle,
     };
 
-    // Workload roots exist before anything starts.
-    let roots: Vec<Planned> = scn
-        .workloads
-        .iter()
-        .map(|w| Planned::Create {
-            path: workload::root(w),
-            value: String::new(),
-            mode: jute::CreateMode::Persistent,
-        })
-        .collect();
+    // Workload roots (and the lock workload's nodes) exist before anything starts.
+    let roots: Vec<Planned> = scn.workloads.iter().flat_map(workload::setup).collect();
     let setup = driver.spawn(driver_ops(rec.clone(), servers.clone(), roots));
     let _ = setup.await;
 
@@ -454,9 +523,9 @@ fn record_unsent(rec: &Recorder, ops: &[Planned], why: &str) {
         let id = rec.invoke(Event {
             client: Some(0),
             path: match p {
-                Planned::GetChildren { path }
-                | Planned::Exists { path }
-                | Planned::GetData { path }
+                Planned::GetChildren { path, .. }
+                | Planned::Exists { path, .. }
+                | Planned::GetData { path, .. }
                 | Planned::Create { path, .. } => Some(path.clone()),
                 _ => None,
             },

@@ -116,6 +116,16 @@ pub enum WorkloadKind {
     Ephemeral,
     /// Persistent-sequential creates under one parent, and getChildren.
     Sequential,
+    /// Writers change shared keys; watchers set one-shot, persistent and
+    /// persistent-recursive watches on them; every registration and event
+    /// is recorded.
+    Watch,
+    /// The lock recipe (ephemeral-sequential nodes, watch the predecessor)
+    /// with a fenced, versioned write by each holder.
+    Lock,
+    /// Multi transactions of create/setData/delete/check on a few keys,
+    /// some designed to fail, plus reads.
+    Multi,
 }
 
 /// `ops = 200` (per client) or `ops = "20/s"` (per client per second).
@@ -266,7 +276,17 @@ impl Fault {
     }
 }
 
-pub const CHECKS: [&str; 4] = ["linearizability", "session_order", "durability", "liveness"];
+pub const CHECKS: [&str; 7] = [
+    "linearizability",
+    "session_order",
+    "durability",
+    "liveness",
+    "watch",
+    "ephemeral",
+    "lock",
+];
+/// Checks that run only when `[check] enable` names them (not by default).
+pub const OPT_IN_CHECKS: [&str; 1] = [crate::check::wgl::NAME];
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -410,11 +430,15 @@ impl Scenario {
         self.validate_workloads()?;
         self.validate_faults()?;
         for name in &self.check.enable {
-            if !CHECKS.contains(&name.as_str()) {
+            if !CHECKS.contains(&name.as_str()) && !OPT_IN_CHECKS.contains(&name.as_str()) {
                 return Err((
                     Some(("check", 0)),
                     "enable".into(),
-                    format!("unknown check {name:?}; known: {}", CHECKS.join(", ")),
+                    format!(
+                        "unknown check {name:?}; known: {}, {}",
+                        CHECKS.join(", "),
+                        OPT_IN_CHECKS.join(", ")
+                    ),
                 ));
             }
         }

@@ -348,3 +348,87 @@ fn session_survives_a_server_restart() {
         assert_eq!(c.session_id(), id);
     });
 }
+
+#[test]
+fn persistent_watches_survive_a_restart_and_the_trace_says_so() {
+    sim(8, |server, disk| async move {
+        let mut c = cfg(8000);
+        c.trace = true;
+        let (c, mut ev) = Client::connect(c).await.unwrap();
+        let (other, _) = Client::connect(cfg(8000)).await.unwrap();
+        for p in ["/p", "/r", "/q"] {
+            c.create(p, b"", CreateMode::Persistent).await.unwrap();
+        }
+        c.add_watch("/p", false).await.unwrap();
+        c.add_watch("/r", true).await.unwrap();
+        let d = c.get_data("/q", true).await.unwrap();
+        // The restart drops every watch on the server; SetWatches2 brings
+        // them back (nothing changed meanwhile: no replay).
+        let h = Handle::current();
+        h.kill(server.id());
+        disk.mem().crash(None);
+        sleep(Duration::from_millis(500)).await;
+        h.restart(server.id());
+        sleep(Duration::from_millis(3_000)).await;
+        other
+            .create("/p/x", b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        other
+            .create("/r/y", b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        for p in ["/q", "/q", "/p", "/r"] {
+            other.set_data(p, b"1", -1).await.unwrap();
+        }
+        c.exists("/p", false).await.unwrap();
+        let mut trace = Vec::new();
+        while let Ok(Some(e)) = timeout(Duration::from_millis(200), ev.recv()).await {
+            if let ClientEvent::Trace(t) = e {
+                trace.push((t.conn, t.what));
+            }
+        }
+        use sim::client::{TraceKind as K, WatchKind as W};
+        let added: Vec<W> = trace
+            .iter()
+            .filter_map(|(_, w)| match w {
+                K::WatchAdded { kind, zxid, .. } => {
+                    assert!(*zxid <= d.zxid);
+                    Some(*kind)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(added, vec![W::Persistent, W::PersistentRecursive, W::Data]);
+        assert!(
+            trace.contains(&(2, K::Connected { set_watches: true })),
+            "{trace:?}"
+        );
+        assert!(
+            trace
+                .iter()
+                .any(|(n, w)| *n == 2 && matches!(w, K::WatchesRestored { err: 0, .. })),
+            "{trace:?}"
+        );
+        let events: Vec<(EventType, String)> = trace
+            .into_iter()
+            .filter_map(|(n, w)| match w {
+                K::Event { event, path } if n == 2 => Some((event, path)),
+                _ => None,
+            })
+            .collect();
+        // Persistent /p: its children and data; recursive /r: the created
+        // descendant and its data, never NodeChildrenChanged; one-shot /q:
+        // the first change only.
+        assert_eq!(
+            events,
+            vec![
+                (EventType::NodeChildrenChanged, "/p".into()),
+                (EventType::NodeCreated, "/r/y".into()),
+                (EventType::NodeDataChanged, "/q".into()),
+                (EventType::NodeDataChanged, "/p".into()),
+                (EventType::NodeDataChanged, "/r".into()),
+            ]
+        );
+    });
+}

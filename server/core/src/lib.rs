@@ -10,6 +10,8 @@
 //!   snapshots and recovery.
 
 pub mod acl;
+#[cfg(madsim)]
+pub mod bugs;
 pub mod disk;
 pub mod path;
 pub mod prep;

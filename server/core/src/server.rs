@@ -48,6 +48,9 @@ pub struct ServerConfig {
     /// Outstanding requests per connection before reads are paused.
     pub max_cnxn_outstanding: usize,
     pub container_check_interval_ms: i64,
+    /// Simulation-only fault switches; absent from the real build.
+    #[cfg(madsim)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +67,8 @@ impl Default for ServerConfig {
             reconfig_enabled: false,
             max_cnxn_outstanding: 1000,
             container_check_interval_ms: 60_000,
+            #[cfg(madsim)]
+            bugs: crate::bugs::Bugs::default(),
         }
     }
 }
@@ -240,6 +245,9 @@ pub struct Server {
     last_reap_ms: i64,
     pub stats: ServerStats,
     out: Vec<Effect>,
+    /// Watch notifications produced so far (for `Bugs::drop_watch_event`).
+    #[cfg(madsim)]
+    notifications: u64,
 }
 
 fn frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
@@ -281,6 +289,8 @@ impl Server {
             last_reap_ms: now_ms,
             stats: ServerStats::default(),
             out: Vec::new(),
+            #[cfg(madsim)]
+            notifications: 0,
         }
     }
 
@@ -715,6 +725,13 @@ impl Server {
     }
 
     fn send_event(&mut self, conn: ConnId, event: EventType, path: &str) {
+        #[cfg(madsim)]
+        {
+            self.notifications += 1;
+            if self.cfg.bugs.drop_watch_event == Some(self.notifications) {
+                return;
+            }
+        }
         let ev = WatcherEvent {
             event_type: event.code(),
             state: KeeperState::SyncConnected.code(),

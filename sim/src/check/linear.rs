@@ -45,6 +45,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Bound on possible worlds per object before the check gives up.
 pub const WORLDS_MAX: usize = 4096;
 
+/// A violation's witness: at most this many earlier acknowledged writes on
+/// the object and this many unknown ones.
+const WITNESS_WRITES: usize = 3;
+const WITNESS_UNKNOWN: usize = 5;
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Node(String),
@@ -63,14 +68,48 @@ impl std::fmt::Display for Key {
 /// The modelled effect of an operation on one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum MOp {
-    Create { value: Option<String>, owner: i64 },
-    CreateSeq { prefix: String },
-    SetData { value: Option<String>, version: i32 },
-    Delete { version: i32 },
+    Create {
+        value: Option<String>,
+        owner: i64,
+    },
+    CreateSeq {
+        prefix: String,
+    },
+    SetData {
+        value: Option<String>,
+        version: i32,
+    },
+    Delete {
+        version: i32,
+    },
     GetData,
     Exists,
     GetChildren,
-    SessionEnd { session: i64 },
+    SessionEnd {
+        session: i64,
+    },
+    /// A multi sub-operation: fails with NoNode/BadVersion, changes nothing.
+    Check {
+        version: i32,
+    },
+    /// A multi's sub-operations on this object, in order, each with what
+    /// the server said of it; all take effect at the multi's zxid, or (a
+    /// failed multi) none does.
+    Multi {
+        steps: Vec<(MOp, SubObs)>,
+        failed: bool,
+    },
+}
+
+/// The server's result for one sub-operation of a multi.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SubObs {
+    /// Succeeded, or (in a failed multi) would have: rolled back.
+    Ok(Obs),
+    /// The sub-operation that failed the multi.
+    Failed(Obs),
+    /// After the failing one: not evaluated (RuntimeInconsistency).
+    NotReached,
 }
 
 /// What the server answered.
@@ -125,6 +164,8 @@ struct Det {
     session: i64,
     final_read: bool,
     desc: String,
+    /// Op id, for witnesses.
+    id: u64,
 }
 
 /// An operation that may or may not have happened.
@@ -150,6 +191,10 @@ struct Unk {
 pub struct Model {
     /// (found on a final read-back, message).
     pub violations: Vec<(bool, String)>,
+    /// Per violation (same index): the op ids that prove it — the
+    /// offending op, the last acknowledged writes on its object before it,
+    /// and the unknown writes the model considered.
+    pub witnesses: Vec<Vec<u64>>,
     pub inconclusive: Vec<String>,
     pub notes: Vec<String>,
     pub objects: usize,
@@ -217,6 +262,65 @@ impl Timeline {
     }
 }
 
+/// A multi's sub-operations grouped by znode, in order, with the server's
+/// sub-results (none for an unknown outcome).
+fn multi_targets(o: &OpRec<'_>) -> Vec<(String, MOp)> {
+    let subs = o.inv.ops.clone().unwrap_or_default();
+    let results = o.done.filter(|d| d.is_determinate()).map(|d| {
+        d.results
+            .clone()
+            .unwrap_or_else(|| vec![Default::default(); subs.len()])
+    });
+    let failed = o.error().is_some();
+    let mut by_path: BTreeMap<String, Vec<(MOp, SubObs)>> = BTreeMap::new();
+    for (i, s) in subs.iter().enumerate() {
+        let mop = match s.op {
+            OpName::Create => MOp::Create {
+                value: s.value.clone(),
+                owner: 0,
+            },
+            OpName::SetData => MOp::SetData {
+                value: s.value.clone(),
+                version: s.version.unwrap_or(-1),
+            },
+            OpName::Delete => MOp::Delete {
+                version: s.version.unwrap_or(-1),
+            },
+            _ => MOp::Check {
+                version: s.version.unwrap_or(-1),
+            },
+        };
+        let sub = match results.as_ref().and_then(|r| r.get(i)) {
+            None => SubObs::NotReached,
+            Some(r) => match r.error.as_deref() {
+                None => SubObs::Ok(Obs::Ok {
+                    path: r.path.clone(),
+                    value: None,
+                    version: r.version,
+                    mzxid: r.mzxid,
+                    exists: None,
+                    children: None,
+                }),
+                Some(crate::history::ROLLED_BACK) => SubObs::Ok(Obs::Ok {
+                    path: None,
+                    value: None,
+                    version: None,
+                    mzxid: None,
+                    exists: None,
+                    children: None,
+                }),
+                Some("RuntimeInconsistency") => SubObs::NotReached,
+                Some(code) => SubObs::Failed(Obs::Err(code.to_string())),
+            },
+        };
+        by_path.entry(s.path.clone()).or_default().push((mop, sub));
+    }
+    by_path
+        .into_iter()
+        .map(|(p, steps)| (p, MOp::Multi { steps, failed }))
+        .collect()
+}
+
 fn obs_of(o: &OpRec<'_>) -> Obs {
     let d = o.done.expect("determinate op has a completion");
     if d.ty == Ty::Fail {
@@ -240,13 +344,35 @@ impl Model {
         let is_final = |o: &OpRec<'_>| final_us.is_some_and(|t| o.invoke_us() >= t);
         let seq_parents: BTreeSet<String> = ops
             .iter()
-            .filter(|o| o.op() == OpName::CreateSequential)
+            .filter(|o| {
+                matches!(
+                    o.op(),
+                    OpName::CreateSequential | OpName::CreateEphemeralSequential
+                )
+            })
             .map(|o| parent(o.path()).to_string())
+            .collect();
+        // Sequential nodes whose name is known (their create was answered):
+        // only these can be modelled as znodes.
+        let seq_created: BTreeSet<String> = ops
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.op(),
+                    OpName::CreateSequential | OpName::CreateEphemeralSequential
+                ) && o.is_determinate()
+            })
+            .filter_map(|o| o.done.and_then(|d| d.path.clone()))
             .collect();
         let eph_paths: BTreeSet<String> = ops
             .iter()
-            .filter(|o| o.op() == OpName::CreateEphemeral)
-            .map(|o| o.path().to_string())
+            .filter_map(|o| match o.op() {
+                OpName::CreateEphemeral => Some(o.path().to_string()),
+                OpName::CreateEphemeralSequential if o.is_determinate() => {
+                    o.done.and_then(|d| d.path.clone())
+                }
+                _ => None,
+            })
             .collect();
         let all: Vec<&OpRec<'_>> = ops.iter().collect();
         let tl = Timeline::new(&all);
@@ -303,12 +429,39 @@ impl Model {
                         unmodelled.insert(parent(&path).to_string());
                     }
                 }
-                OpName::CreateSequential => targets.push((
-                    Key::Children(parent(&path).to_string()),
-                    MOp::CreateSeq {
-                        prefix: path.clone(),
-                    },
-                )),
+                OpName::CreateSequential | OpName::CreateEphemeralSequential => {
+                    let owner = if o.op() == OpName::CreateEphemeralSequential {
+                        eph_sessions.insert(o.session());
+                        o.session()
+                    } else {
+                        0
+                    };
+                    targets.push((
+                        Key::Children(parent(&path).to_string()),
+                        MOp::CreateSeq {
+                            prefix: path.clone(),
+                        },
+                    ));
+                    if let Some(created) = o.done.and_then(|d| d.path.clone()) {
+                        if o.is_determinate() {
+                            let mop = MOp::Create {
+                                value: inv.value.clone(),
+                                owner,
+                            };
+                            targets.push((Key::Node(created), mop));
+                        }
+                    }
+                }
+                OpName::Multi => {
+                    for (p, mop) in multi_targets(o) {
+                        if seq_parents.contains(parent(&p)) || seq_parents.contains(&p) {
+                            unmodelled.insert(parent(&p).to_string());
+                            unmodelled.insert(p.clone());
+                        }
+                        targets.push((Key::Node(p), mop));
+                    }
+                }
+                OpName::AddWatch | OpName::Check => {}
                 OpName::Delete => {
                     let mop = MOp::Delete {
                         version: inv.version.unwrap_or(-1),
@@ -363,6 +516,7 @@ impl Model {
                     session: o.session(),
                     final_read: is_final(o),
                     desc: o.describe(),
+                    id: o.id(),
                 };
                 for (k, mop) in targets {
                     dets.entry(k).or_default().push(Det { mop, ..det.clone() });
@@ -450,16 +604,27 @@ impl Model {
                 "{unchecked_children} getChildren replies on parents without sequential children were not checked"
             ));
         }
+        let mut unnamed = 0usize;
         for (key, mut list) in dets {
-            if let Key::Children(p) = &key {
-                if unmodelled.contains(p) {
+            match &key {
+                Key::Children(p) if unmodelled.contains(p) => continue,
+                // A child of a sequential parent that no answered create
+                // named (created by an unknown sequential create).
+                Key::Node(p) if seq_parents.contains(parent(p)) && !seq_created.contains(p) => {
+                    unnamed += 1;
                     continue;
                 }
+                _ => {}
             }
             model.objects += 1;
             list.sort_by_key(|d| (d.zxid, !d.write));
             let u = unks.remove(&key).unwrap_or_default();
             model.replay(&key, &list, u);
+        }
+        if unnamed > 0 {
+            model.notes.push(format!(
+                "{unnamed} sequential znodes whose create got no answer were not modelled"
+            ));
         }
         model
     }
@@ -476,7 +641,7 @@ impl Model {
             ended: BTreeSet::new(),
         });
         let mut pending: Vec<Unk> = unks;
-        for d in dets {
+        for (i, d) in dets.iter().enumerate() {
             // 1. Let pending unknown ops take effect before this event
             //    (including those whose window closes at or before it).
             let avail: Vec<&Unk> = pending.iter().filter(|u| u.after < d.zxid).collect();
@@ -553,6 +718,19 @@ impl Model {
                         }
                     ),
                 ));
+                let prior = dets[..i]
+                    .iter()
+                    .rev()
+                    .filter(|p| p.write)
+                    .take(WITNESS_WRITES);
+                let unknown = pending
+                    .iter()
+                    .filter(|u| u.after < d.zxid)
+                    .take(WITNESS_UNKNOWN);
+                let ids = std::iter::once(d.id)
+                    .chain(prior.map(|p| p.id))
+                    .chain(unknown.map(|u| u.id));
+                self.witnesses.push(ids.collect());
                 return;
             }
             worlds = next;
@@ -757,9 +935,50 @@ fn step_node(
             Some(cur) if cur.owner == *session => Ok(None),
             _ => Ok(n.cloned()),
         },
+        MOp::Check { version } => match (n, err) {
+            (None, Some("NoNode")) => Ok(None),
+            (None, _) => Err("NoNode".into()),
+            (Some(cur), _) => match (*version == -1 || *version == cur.version, err) {
+                (true, None) => Ok(n.cloned()),
+                (false, Some("BadVersion")) => Ok(n.cloned()),
+                (true, _) => Err(format!("check to succeed ({})", state())),
+                (false, _) => Err(format!("BadVersion ({})", state())),
+            },
+        },
+        MOp::Multi { steps, failed } => step_multi(n, steps, *failed, zxid, obs.is_some()),
         MOp::CreateSeq { .. } | MOp::GetChildren => {
             Err("(internal) child-list op on a znode object".into())
         }
+    }
+}
+
+/// A multi's steps on one znode at one zxid. `known`: the outcome was
+/// answered (check each step against its sub-result); otherwise the steps
+/// apply only if they all succeed here. A failed multi changes nothing.
+fn step_multi(
+    n: Option<&NodeSt>,
+    steps: &[(MOp, SubObs)],
+    failed: bool,
+    zxid: Option<i64>,
+    known: bool,
+) -> Result<Option<NodeSt>, String> {
+    let mut cur = n.cloned();
+    for (i, (m, sub)) in steps.iter().enumerate() {
+        let o = match (known, sub) {
+            (false, _) => None,
+            (true, SubObs::Ok(o) | SubObs::Failed(o)) => Some(o),
+            (true, SubObs::NotReached) => break,
+        };
+        cur = step_node(cur.as_ref(), m, zxid, o)
+            .map_err(|e| format!("multi sub-operation {} ({m:?}): {e}", i + 1))?;
+        if known && matches!(sub, SubObs::Failed(_)) {
+            break;
+        }
+    }
+    if known && failed {
+        Ok(n.cloned())
+    } else {
+        Ok(cur)
     }
 }
 
@@ -827,9 +1046,11 @@ fn step_kids(k: Option<&KidsSt>, mop: &MOp, obs: Option<&Obs>) -> Result<Option<
             }
         }
         MOp::SessionEnd { .. } => Ok(k.cloned()),
-        MOp::SetData { .. } | MOp::GetData | MOp::Exists => {
-            Err("(internal) znode op on a child-list object".into())
-        }
+        MOp::SetData { .. }
+        | MOp::GetData
+        | MOp::Exists
+        | MOp::Check { .. }
+        | MOp::Multi { .. } => Err("(internal) znode op on a child-list object".into()),
     }
 }
 
@@ -837,9 +1058,14 @@ fn step_kids(k: Option<&KidsSt>, mop: &MOp, obs: Option<&Obs>) -> Result<Option<
 /// operations, inconclusive searches, and real-time order.
 pub fn check(ops: &[OpRec<'_>], model: &Model) -> CheckResult {
     let mut r = CheckResult::new("linearizability");
-    for (final_read, v) in &model.violations {
+    let at: BTreeMap<u64, &OpRec<'_>> = ops.iter().map(|o| (o.id(), o)).collect();
+    for (i, (final_read, v)) in model.violations.iter().enumerate() {
         if !final_read {
-            r.violation(v.clone());
+            let ids = model.witnesses.get(i).into_iter().flatten();
+            r.violation_with(
+                v.clone(),
+                ids.filter_map(|id| at.get(id)).flat_map(|o| o.at()),
+            );
         }
     }
     for v in &model.inconclusive {
@@ -871,14 +1097,18 @@ fn real_time(ops: &[OpRec<'_>], r: &mut CheckResult) {
         }
         best.push(cur.expect("set above"));
     }
-    let mut seen: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut seen: BTreeMap<i64, &OpRec<'_>> = BTreeMap::new();
     for o in ops.iter().filter(|o| o.is_txn()) {
         let z = o.zxid().expect("txn has a zxid");
-        if let Some(other) = seen.insert(z, o.id()) {
-            r.violation(format!(
-                "two writes acknowledged with zxid {z}: op {other} and {}",
-                o.describe()
-            ));
+        if let Some(other) = seen.insert(z, o) {
+            r.violation_with(
+                format!(
+                    "two writes acknowledged with zxid {z}: op {} and {}",
+                    other.id(),
+                    o.describe()
+                ),
+                other.at().chain(o.at()),
+            );
         }
         let i = done.partition_point(|d| d.0 < o.invoke_us());
         if i == 0 {
@@ -886,11 +1116,14 @@ fn real_time(ops: &[OpRec<'_>], r: &mut CheckResult) {
         }
         let (maxz, at) = best[i - 1];
         if maxz >= z {
-            r.violation(format!(
-                "real-time order: {} got zxid {z}, but {} had completed before it was invoked",
-                o.describe(),
-                done[at].2.describe()
-            ));
+            r.violation_with(
+                format!(
+                    "real-time order: {} got zxid {z}, but {} had completed before it was invoked",
+                    o.describe(),
+                    done[at].2.describe()
+                ),
+                o.at().chain(done[at].2.at()),
+            );
         }
     }
 }
@@ -1101,6 +1334,75 @@ mod tests {
             "{expired}\n7 ok 2 0x3 3 zxid=3 exists=true version=0 mzxid=1"
         ));
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    fn lin_x(text: &str) -> CheckResult {
+        let ev = crate::check::changes::fixture::hx(text);
+        let (ops, p) = pair_ops(&ev);
+        assert!(p.is_empty(), "{p:?}");
+        let m = Model::run(&ev, &ops);
+        check(&ops, &m)
+    }
+
+    /// A successful multi (create /a, set /b, check /b) at zxid 3, a failed
+    /// one (set /a at version 0 rolled back, delete /c fails NoNode) at
+    /// zxid 4, then reads.
+    const MULTI: &str = r#"
+        1 invoke client=1 session=0x1 op_id=1 op=create path=/b value=b0
+        2 ok client=1 session=0x1 op_id=1 zxid=2 mzxid=2
+        3 invoke client=1 session=0x1 op_id=2 op=multi ops=[{"op":"create","path":"/a","value":"a0"},{"op":"set_data","path":"/b","value":"b1","version":0},{"op":"check","path":"/b","version":1}]
+        4 ok client=1 session=0x1 op_id=2 zxid=3 results=[{"path":"/a","version":0,"mzxid":3},{"version":1,"mzxid":3},{}]
+        5 invoke client=2 session=0x2 op_id=3 op=multi ops=[{"op":"set_data","path":"/a","value":"a1","version":0},{"op":"delete","path":"/c","version":-1},{"op":"check","path":"/b","version":1}]
+        6 fail client=2 session=0x2 op_id=3 zxid=4 error=NoNode results=[{"error":"RolledBack"},{"error":"NoNode"},{"error":"RuntimeInconsistency"}]
+        7 invoke client=2 session=0x2 op_id=4 op=get_data path=/a
+        8 ok client=2 session=0x2 op_id=4 zxid=4 value=a0 version=0 mzxid=3
+        9 invoke client=2 session=0x2 op_id=5 op=get_data path=/b
+        10 ok client=2 session=0x2 op_id=5 zxid=4 value=b1 version=1 mzxid=3
+    "#;
+
+    #[test]
+    fn multi_is_all_or_nothing() {
+        let r = lin_x(MULTI);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+        // The failed multi's rolled-back setData must not show.
+        let r = lin_x(&MULTI.replace(
+            "ok client=2 session=0x2 op_id=4 zxid=4 value=a0 version=0 mzxid=3",
+            "ok client=2 session=0x2 op_id=4 zxid=4 value=a1 version=1 mzxid=4",
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        // A successful multi applies every sub-operation.
+        let r = lin_x(&MULTI.replace(
+            "ok client=2 session=0x2 op_id=5 zxid=4 value=b1 version=1 mzxid=3",
+            "ok client=2 session=0x2 op_id=5 zxid=4 value=b0 version=0 mzxid=2",
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+    }
+
+    #[test]
+    fn multi_sub_results_must_be_explained() {
+        // The failing sub-op must be one the model says fails.
+        let r = lin_x(&MULTI.replace(
+            r#"{"op":"delete","path":"/c","version":-1}"#,
+            r#"{"op":"delete","path":"/b","version":-1}"#,
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        // A rolled-back sub-op must be one that would have succeeded.
+        let r = lin_x(&MULTI.replace(
+            r#"{"op":"set_data","path":"/a","value":"a1","version":0}"#,
+            r#"{"op":"set_data","path":"/a","value":"a1","version":5}"#,
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        // A check at the wrong version cannot succeed.
+        let r = lin_x(&MULTI.replace(
+            r#"{"op":"check","path":"/b","version":1}]
+        4"#,
+            r#"{"op":"check","path":"/b","version":0}]
+        4"#,
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        // Sub-results carry the multi's zxid.
+        let r = lin_x(&MULTI.replace(r#"{"version":1,"mzxid":3}"#, r#"{"version":1,"mzxid":2}"#));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
     }
 
     #[test]

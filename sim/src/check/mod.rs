@@ -14,14 +14,28 @@
 //!   read back at the end agrees with the model.
 //! - [`liveness`]: after the last fault heals, every client completes an
 //!   operation within the bound.
+//! - [`watch`]: one-shot watches fire at most once, events arrive in zxid
+//!   order and before any reply showing the change, none is lost while the
+//!   session lives (SetWatches replay on reconnect), persistent and
+//!   recursive watches see every change ([`changes`]: the changes the
+//!   history proves, shared by the next two).
+//! - [`ephemeral`]: an ephemeral exists iff its owner session is live.
+//! - [`lock`]: the lock recipe's holders never overlap (zxid fencing).
+//! - [`wgl`] (`linearizability_search`, opt-in): write linearizability by
+//!   a bounded WGL search per znode, without zxids; cross-checks [`linear`].
 //!
 //! Each returns a [`CheckResult`]; a check that cannot decide (the model's
 //! search exceeded its bound) fails: "unknown" is never a pass.
 
+pub mod changes;
 pub mod durability;
+pub mod ephemeral;
 pub mod linear;
 pub mod liveness;
+pub mod lock;
 pub mod session;
+pub mod watch;
+pub mod wgl;
 
 use crate::history::{Event, OpName, Ty, NOT_SENT, TXN_ERRORS};
 use serde::Serialize;
@@ -43,6 +57,11 @@ pub struct CheckResult {
     pub violations: Vec<String>,
     /// Facts worth knowing that are not failures (unknown ops, coverage).
     pub notes: Vec<String>,
+    /// Indices into the history (0-based; `history.jsonl` line - 1) of the
+    /// few events that prove the first violation. Empty when the check
+    /// passed or does not say (optional: the report shows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witness: Vec<usize>,
 }
 
 /// At most this many violations are listed per check.
@@ -55,6 +74,7 @@ impl CheckResult {
             verdict: Verdict::Pass,
             violations: Vec::new(),
             notes: Vec::new(),
+            witness: Vec::new(),
         }
     }
 
@@ -74,6 +94,17 @@ impl CheckResult {
                 .push("... (more violations not listed)".into());
         }
     }
+
+    /// A violation proven by these history events (the first one's
+    /// witness is kept).
+    pub fn violation_with(&mut self, msg: String, witness: impl IntoIterator<Item = usize>) {
+        if self.violations.is_empty() {
+            self.witness = witness.into_iter().collect();
+            self.witness.sort_unstable();
+            self.witness.dedup();
+        }
+        self.violation(msg);
+    }
 }
 
 /// One operation: its invoke event and its completion, if any.
@@ -81,11 +112,18 @@ impl CheckResult {
 pub struct OpRec<'a> {
     pub inv: &'a Event,
     pub done: Option<&'a Event>,
+    /// Where `inv` and `done` are in the history (for witnesses).
+    pub inv_at: usize,
+    pub done_at: Option<usize>,
 }
 
 impl<'a> OpRec<'a> {
     pub fn id(&self) -> u64 {
         self.inv.op_id.unwrap_or(0)
+    }
+    /// History indices of this operation's events.
+    pub fn at(&self) -> impl Iterator<Item = usize> {
+        std::iter::once(self.inv_at).chain(self.done_at)
     }
     pub fn op(&self) -> OpName {
         self.inv.op.unwrap_or(OpName::Sync)
@@ -217,7 +255,18 @@ pub fn pair_ops(events: &[Event]) -> (Vec<OpRec<'_>>, Vec<String>) {
                     problems.push(format!("event {}: invoke without op", i + 1));
                     continue;
                 }
-                if by_id.insert(id, OpRec { inv: e, done: None }).is_some() {
+                if by_id
+                    .insert(
+                        id,
+                        OpRec {
+                            inv: e,
+                            done: None,
+                            inv_at: i,
+                            done_at: None,
+                        },
+                    )
+                    .is_some()
+                {
                     problems.push(format!("op {id} invoked twice"));
                 }
             }
@@ -233,6 +282,7 @@ pub fn pair_ops(events: &[Event]) -> (Vec<OpRec<'_>>, Vec<String>) {
                             problems.push(format!("op {id}: {:?} without zxid", e.ty));
                         }
                         r.done = Some(e);
+                        r.done_at = Some(i);
                     }
                 }
             }
@@ -282,6 +332,28 @@ pub fn check_all(events: &[Event], enabled: &[String], heal_within_ms: u64) -> V
         liveness::check(events, &ops, heal_within_ms)
     } else {
         CheckResult::skipped("liveness", "not enabled")
+    });
+    // Watches, ephemerals, the lock recipe: over the changes the history proves.
+    let changes = changes::Changes::build(events, &ops);
+    out.push(if on(watch::NAME) {
+        watch::check(events, &ops, &changes)
+    } else {
+        CheckResult::skipped(watch::NAME, "not enabled")
+    });
+    out.push(if on(ephemeral::NAME) {
+        ephemeral::check(&ops, &changes)
+    } else {
+        CheckResult::skipped(ephemeral::NAME, "not enabled")
+    });
+    out.push(if on(lock::NAME) {
+        lock::check(&ops, &changes)
+    } else {
+        CheckResult::skipped(lock::NAME, "not enabled")
+    });
+    out.push(if on(wgl::NAME) {
+        wgl::check(events, &ops)
+    } else {
+        CheckResult::skipped(wgl::NAME, "not enabled (opt-in: exponential search)")
     });
     out
 }

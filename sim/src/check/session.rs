@@ -19,10 +19,10 @@ pub fn check(ops: &[OpRec<'_>]) -> CheckResult {
         if let Some(d) = o.done {
             if let Some(e) = d.error.as_deref() {
                 if e.starts_with("protocol") {
-                    r.violation(format!(
-                        "protocol violation seen by the client: {}",
-                        o.describe()
-                    ));
+                    r.violation_with(
+                        format!("protocol violation seen by the client: {}", o.describe()),
+                        o.at(),
+                    );
                 }
             }
         }
@@ -40,19 +40,25 @@ pub fn check(ops: &[OpRec<'_>]) -> CheckResult {
             let z = o.zxid().expect("determinate");
             if let Some((m, prev)) = max_zxid {
                 if z < m {
-                    r.violation(format!(
-                        "session 0x{:x} went back in time: {} after {}",
-                        session as u64,
-                        o.describe(),
-                        prev.describe()
-                    ));
+                    r.violation_with(
+                        format!(
+                            "session 0x{:x} went back in time: {} after {}",
+                            session as u64,
+                            o.describe(),
+                            prev.describe()
+                        ),
+                        o.at().chain(prev.at()),
+                    );
                 } else if o.is_txn() && z == m {
-                    r.violation(format!(
-                        "session 0x{:x}: write {} has a zxid the session had already seen ({})",
-                        session as u64,
-                        o.describe(),
-                        prev.describe()
-                    ));
+                    r.violation_with(
+                        format!(
+                            "session 0x{:x}: write {} has a zxid the session had already seen ({})",
+                            session as u64,
+                            o.describe(),
+                            prev.describe()
+                        ),
+                        o.at().chain(prev.at()),
+                    );
                 }
             }
             if max_zxid.is_none_or(|(m, _)| z > m) {
@@ -60,12 +66,15 @@ pub fn check(ops: &[OpRec<'_>]) -> CheckResult {
             }
             if let Some(prev) = last_invoke {
                 if (o.invoke_us(), o.id()) < (prev.invoke_us(), prev.id()) {
-                    r.violation(format!(
-                        "session 0x{:x} replies out of order: {} answered after {}",
-                        session as u64,
-                        o.describe(),
-                        prev.describe()
-                    ));
+                    r.violation_with(
+                        format!(
+                            "session 0x{:x} replies out of order: {} answered after {}",
+                            session as u64,
+                            o.describe(),
+                            prev.describe()
+                        ),
+                        o.at().chain(prev.at()),
+                    );
                 }
             }
             last_invoke = Some(o);
