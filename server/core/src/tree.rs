@@ -321,6 +321,21 @@ impl DataTree {
             pzxid: hdr.zxid,
             ..Node::default()
         };
+        self.index_owner(path, owner);
+        self.nodes.insert(path.into(), node);
+        out.push(Trigger {
+            path: path.into(),
+            event: EventType::NodeCreated,
+        });
+        out.push(Trigger {
+            path: parent_path.into(),
+            event: EventType::NodeChildrenChanged,
+        });
+    }
+
+    /// Record a node in the ephemeral / container / TTL index its owner
+    /// value puts it in.
+    fn index_owner(&mut self, path: &str, owner: i64) {
         match owner_kind(owner) {
             OwnerKind::Session(s) => {
                 self.ephemerals.entry(s).or_default().insert(path.into());
@@ -333,15 +348,6 @@ impl DataTree {
             }
             OwnerKind::Persistent => {}
         }
-        self.nodes.insert(path.into(), node);
-        out.push(Trigger {
-            path: path.into(),
-            event: EventType::NodeCreated,
-        });
-        out.push(Trigger {
-            path: parent_path.into(),
-            event: EventType::NodeChildrenChanged,
-        });
     }
 
     fn delete(&mut self, path: &str, zxid: i64, out: &mut Vec<Trigger>) {
@@ -400,18 +406,7 @@ impl DataTree {
                 .map(|r| r.children.clone())
                 .unwrap_or_default();
         }
-        match owner_kind(node.ephemeral_owner) {
-            OwnerKind::Session(s) => {
-                self.ephemerals.entry(s).or_default().insert(path.into());
-            }
-            OwnerKind::Container => {
-                self.containers.insert(path.into());
-            }
-            OwnerKind::Ttl(_) => {
-                self.ttls.insert(path.into());
-            }
-            OwnerKind::Persistent => {}
-        }
+        self.index_owner(path, node.ephemeral_owner);
         if let Some(existing) = self.nodes.get(path) {
             node.children = existing.children.clone();
         }
