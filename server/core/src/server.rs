@@ -532,9 +532,8 @@ impl Server {
         };
         if let Some(o) = &origin {
             if let Some(c) = self.conns.get_mut(&o.conn) {
-                if o.kind != (ReplyKind::Connect { read_only: None })
-                    && !matches!(o.kind, ReplyKind::Connect { .. })
-                {
+                // A connect waits in ConnState::Establishing, not in the queue.
+                if !matches!(o.kind, ReplyKind::Connect { .. }) {
                     c.push(Entry::Write(zxid), self.now_ms);
                 }
             }
