@@ -125,7 +125,7 @@ pub async fn run(
         ev_tx.clone(),
         cfg.jute_max_buffer as usize,
     ));
-    tokio::spawn(ticker(ev_tx.clone(), cfg.tick_ms as u64));
+    tokio::spawn(ticker(ev_tx.clone(), cfg.tick_ms as u64, clock.clone()));
     tokio::spawn(disk_task(
         log,
         disk.clone(),
@@ -173,10 +173,15 @@ async fn accept_loop(
     }
 }
 
-async fn ticker(events: mpsc::UnboundedSender<Event>, tick_ms: u64) {
+/// An `Input::Tick` every half tick, unless the clock says this node's ticks
+/// are stalled (simulation only; see [`Clock::ticks_stalled`]).
+async fn ticker(events: mpsc::UnboundedSender<Event>, tick_ms: u64, clock: Arc<dyn Clock>) {
     let every = Duration::from_millis((tick_ms / 2).max(10));
     loop {
         tokio::time::sleep(every).await;
+        if clock.ticks_stalled() {
+            continue;
+        }
         if events.send(Event::Input(Input::Tick)).is_err() {
             return;
         }

@@ -14,6 +14,7 @@ pub mod report;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+pub mod simclock;
 #[cfg(madsim)]
 pub mod sweep;
 #[cfg(madsim)]

@@ -20,18 +20,19 @@
 
 use crate::faultdisk::FaultDisk;
 use crate::history::{Event, Recorder, Ty};
-use crate::scenario::{FaultKind, Scenario, Target};
+use crate::scenario::{Direction, Fault, FaultKind, Scenario, Target};
+use crate::simclock::SimClock;
 use crate::workload::{self, Planned, Slot};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use zkcore::disk::Disk;
-use zkserver::clock::SystemClock;
 use zkserver::config::Config;
 use zkserver::run::Dirs;
 
@@ -169,15 +170,17 @@ pub fn start_server(
     disk: FaultDisk,
     rec: Option<Recorder>,
 ) -> NodeHandle {
-    start_server_with(handle, cluster, disk, rec, &[])
+    start_server_with(handle, cluster, disk, SimClock::new(), rec, &[])
 }
 
 /// [`start_server`] with extra zoo.cfg keys (`Config::extra`), e.g. the
-/// simulation-only bug switches `sim.bug.*`.
+/// simulation-only bug switches `sim.bug.*`, and the node's clock (kept by
+/// the caller, like the disk, so it outlives kills and can be stalled).
 pub fn start_server_with(
     handle: &Handle,
     cluster: &crate::scenario::Cluster,
     disk: FaultDisk,
+    clock: SimClock,
     rec: Option<Recorder>,
     extra: &[(String, String)],
 ) -> NodeHandle {
@@ -195,9 +198,10 @@ pub fn start_server_with(
         .ip(IpAddr::V4(SERVER_IP))
         .init(move || {
             let (cfg, dirs, disk, rec) = (cfg.clone(), dirs.clone(), disk.clone(), rec.clone());
+            let clock = clock.clone();
             async move {
                 let disk: Arc<dyn Disk> = Arc::new(disk);
-                let clock = Arc::new(SystemClock);
+                let clock = Arc::new(clock);
                 let res = zkserver::run::run(cfg, disk, dirs, clock).await;
                 if let (Err(e), Some(rec)) = (res, rec) {
                     rec.push(Event {
@@ -212,13 +216,31 @@ pub fn start_server_with(
         .build()
 }
 
-/// A fault in progress: what to undo at its end.
+/// One thing a fault did, to be undone at its end.
 #[derive(Debug, Clone, Copy)]
+enum Undo {
+    /// A clogged link (src, dst).
+    Link(NodeId, NodeId),
+    /// A clogged node (all its links).
+    Node(NodeId),
+    Pause(NodeId),
+    /// A killed server: restart it.
+    Restart(NodeId),
+    /// A network-wide latency/loss setting, by fault id.
+    Net,
+    Stall,
+    Skew(i64),
+}
+
+/// A fault in progress: what to undo at its end.
+#[derive(Debug, Clone)]
 struct Active {
     kind: FaultKind,
-    node: NodeId,
-    /// For partitions: the client nodes cut off from the server.
-    target: Target,
+    /// The resolved targets, as recorded.
+    target: String,
+    undo: Vec<Undo>,
+    /// `clock.skipped_ticks()` at the start (clock stalls).
+    ticks_at_start: u64,
 }
 
 struct Cluster {
@@ -228,8 +250,33 @@ struct Cluster {
     clients: Vec<NodeId>,
     driver: NodeId,
     disk: FaultDisk,
+    clock: SimClock,
     rng: ChaCha8Rng,
     rec: Recorder,
+    /// Reference counts, so overlapping faults end independently (madsim
+    /// keeps clogs and pauses in sets: the first unclog would end both).
+    links: BTreeMap<(NodeId, NodeId), u32>,
+    nodes: BTreeMap<NodeId, u32>,
+    paused: BTreeMap<NodeId, u32>,
+    /// Active latency / loss faults by id: the network runs with the worst.
+    net_faults: BTreeMap<u32, (Option<[u64; 2]>, Option<f64>)>,
+}
+
+fn inc<K: Ord>(m: &mut BTreeMap<K, u32>, k: K) -> bool {
+    let n = m.entry(k).or_default();
+    *n += 1;
+    *n == 1
+}
+
+fn dec<K: Ord>(m: &mut BTreeMap<K, u32>, k: K) -> bool {
+    let n = m.get_mut(&k).expect("undo of a fault that was applied");
+    *n -= 1;
+    if *n == 0 {
+        m.remove(&k);
+        true
+    } else {
+        false
+    }
 }
 
 impl Cluster {
@@ -239,9 +286,11 @@ impl Cluster {
         }
         let n = self.clients.len() as u32;
         match kind {
-            FaultKind::Crash | FaultKind::PowerLoss => Target::Server,
-            FaultKind::Partition => Target::Client(self.rng.gen_range(1..=n)),
-            FaultKind::Isolate | FaultKind::Pause => {
+            k if k.server_only() => Target::Server,
+            FaultKind::Partition | FaultKind::Bridge | FaultKind::Clog => {
+                Target::Client(self.rng.gen_range(1..=n))
+            }
+            _ => {
                 let i = self.rng.gen_range(0..=n);
                 if i == 0 {
                     Target::Server
@@ -259,10 +308,24 @@ impl Cluster {
         }
     }
 
-    /// Nodes a partition of `t` cuts off from the server.
-    fn cut_off(&self, t: Target) -> Vec<NodeId> {
+    fn name(&self, id: NodeId) -> String {
+        if id == self.server {
+            "server".into()
+        } else if id == self.driver {
+            "driver".into()
+        } else {
+            match self.clients.iter().position(|c| *c == id) {
+                Some(i) => format!("client:{}", i + 1),
+                None => format!("{id:?}"),
+            }
+        }
+    }
+
+    /// The peers a partition of `t` cuts it from: the server for a client,
+    /// every client (and the driver) for the server.
+    fn partition_others(&self, t: Target) -> Vec<NodeId> {
         match t {
-            Target::Client(_) => vec![self.node(t)],
+            Target::Client(_) => vec![self.server],
             _ => {
                 let mut v = self.clients.clone();
                 v.push(self.driver);
@@ -271,22 +334,136 @@ impl Cluster {
         }
     }
 
-    async fn start(&mut self, id: u32, kind: FaultKind, t: Target) -> Active {
-        let target = self.resolve(kind, t);
-        let node = self.node(target);
+    fn clog_link(&mut self, a: NodeId, b: NodeId, undo: &mut Vec<Undo>) {
+        if undo
+            .iter()
+            .any(|u| matches!(u, Undo::Link(x, y) if (*x, *y) == (a, b)))
+        {
+            return;
+        }
+        if inc(&mut self.links, (a, b)) {
+            self.net.clog_link(a, b);
+        }
+        undo.push(Undo::Link(a, b));
+    }
+
+    fn apply_net_config(&self) -> String {
+        let mut lat: Option<[u64; 2]> = None;
+        let mut loss: f64 = 0.0;
+        for (l, r) in self.net_faults.values() {
+            if let Some([lo, hi]) = l {
+                let [a, b] = lat.unwrap_or([0, 0]);
+                lat = Some([a.max(*lo), b.max(*hi)]);
+            }
+            loss = loss.max(r.unwrap_or(0.0));
+        }
+        let range = match lat {
+            Some([lo, hi]) => Duration::from_millis(lo)..Duration::from_millis(hi.max(lo + 1)),
+            None => Duration::from_millis(1)..Duration::from_millis(10),
+        };
+        let text = format!(
+            "network now: send latency {}..{} ms, packet loss {loss}",
+            range.start.as_millis(),
+            range.end.as_millis()
+        );
+        self.net.update_config(|c| {
+            c.send_latency = range;
+            c.packet_loss_rate = loss;
+        });
+        text
+    }
+
+    async fn start(&mut self, id: u32, f: &Fault, targets: &[Target], peers: &[Target]) -> Active {
+        let kind = f.kind;
+        let targets: Vec<Target> = targets.iter().map(|t| self.resolve(kind, *t)).collect();
+        let peers: Vec<Target> = peers.iter().map(|t| self.resolve(kind, *t)).collect();
+        let mut undo = Vec::new();
         let mut detail = None;
+        let ticks_at_start = self.clock.skipped_ticks();
         match kind {
             FaultKind::Partition => {
-                for c in self.cut_off(target) {
-                    self.net.clog_link(c, self.server);
-                    self.net.clog_link(self.server, c);
+                for t in &targets {
+                    let node = self.node(*t);
+                    for o in self.partition_others(*t) {
+                        if f.direction() != Direction::Out {
+                            self.clog_link(o, node, &mut undo);
+                        }
+                        if f.direction() != Direction::In {
+                            self.clog_link(node, o, &mut undo);
+                        }
+                    }
                 }
             }
-            FaultKind::Isolate => self.net.clog_node(node),
-            FaultKind::Pause => self.handle.pause(node),
+            FaultKind::Bridge => {
+                for a in targets.iter().map(|t| self.node(*t)).collect::<Vec<_>>() {
+                    for c in peers.iter().map(|t| self.node(*t)).collect::<Vec<_>>() {
+                        self.clog_link(a, c, &mut undo);
+                        self.clog_link(c, a, &mut undo);
+                    }
+                }
+                let mut bridge: Vec<NodeId> = self.clients.clone();
+                bridge.push(self.server);
+                let sides: Vec<NodeId> = targets
+                    .iter()
+                    .chain(&peers)
+                    .map(|t| self.node(*t))
+                    .collect();
+                bridge.retain(|n| !sides.contains(n));
+                let names: Vec<String> = bridge.iter().map(|n| self.name(*n)).collect();
+                detail = Some(format!(
+                    "bridged by: {}",
+                    if names.is_empty() {
+                        "nobody".into()
+                    } else {
+                        names.join(",")
+                    }
+                ));
+            }
+            FaultKind::Clog => {
+                let (a, b) = (self.node(targets[0]), self.node(peers[0]));
+                self.clog_link(a, b, &mut undo);
+            }
+            FaultKind::Isolate => {
+                for t in &targets {
+                    let node = self.node(*t);
+                    if inc(&mut self.nodes, node) {
+                        self.net.clog_node(node);
+                    }
+                    undo.push(Undo::Node(node));
+                }
+            }
+            FaultKind::Pause => {
+                for t in &targets {
+                    let node = self.node(*t);
+                    if inc(&mut self.paused, node) {
+                        self.handle.pause(node);
+                    }
+                    undo.push(Undo::Pause(node));
+                }
+            }
+            FaultKind::Latency | FaultKind::PacketLoss => {
+                self.net_faults.insert(id, (f.latency_ms, f.loss_rate));
+                detail = Some(self.apply_net_config());
+                undo.push(Undo::Net);
+            }
+            FaultKind::ClockStall => {
+                self.clock.stall();
+                undo.push(Undo::Stall);
+                detail = Some("the server's ticks stall".into());
+            }
+            FaultKind::ClockSkew => {
+                let skew = f.skew_ms.unwrap_or(0);
+                self.clock.add_skew(skew);
+                undo.push(Undo::Skew(skew));
+                detail = Some(format!(
+                    "server wall clock {skew:+} ms (now {:+} ms)",
+                    self.clock.skew_ms()
+                ));
+            }
             FaultKind::Crash => {
-                self.handle.kill(node);
+                self.handle.kill(self.server);
                 detail = Some(self.crash_disk());
+                undo.push(Undo::Restart(self.server));
             }
             FaultKind::PowerLoss => {
                 self.disk.arm_power_loss();
@@ -300,19 +477,56 @@ impl Cluster {
                 } else {
                     "no fsync within 500 ms: power cut while idle".into()
                 };
-                self.handle.kill(node);
+                self.handle.kill(self.server);
                 detail = Some(format!("{how}; {}", self.crash_disk()));
+                undo.push(Undo::Restart(self.server));
             }
         }
+        let links: Vec<String> = undo
+            .iter()
+            .filter_map(|u| match u {
+                Undo::Link(a, b) => Some(format!("{}→{}", self.name(*a), self.name(*b))),
+                _ => None,
+            })
+            .collect();
+        if !links.is_empty() {
+            let l = format!("clogged {}", links.join(" "));
+            detail = Some(match detail {
+                Some(d) => format!("{l}; {d}"),
+                None => l,
+            });
+        }
+        let mut target: Vec<String> = targets.iter().map(Target::to_string).collect();
+        if !peers.is_empty() && matches!(kind, FaultKind::Bridge | FaultKind::Clog) {
+            target = vec![format!(
+                "{} / {}",
+                target.join(","),
+                peers
+                    .iter()
+                    .map(Target::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )];
+        }
+        let target = if kind.network_wide() {
+            "network".to_string()
+        } else {
+            target.join(",")
+        };
         self.rec.push(Event {
             ty: Ty::FaultStart,
             fault: Some(kind.name().into()),
             fault_id: Some(id),
-            target: Some(target.to_string()),
+            target: Some(target.clone()),
             detail,
             ..Default::default()
         });
-        Active { kind, node, target }
+        Active {
+            kind,
+            target,
+            undo,
+            ticks_at_start,
+        }
     }
 
     /// Drop or tear every file's unsynced tail, chosen from the seed.
@@ -336,25 +550,51 @@ impl Cluster {
     }
 
     fn end(&mut self, id: u32, a: Active) {
-        match a.kind {
-            FaultKind::Partition => {
-                for c in self.cut_off(a.target) {
-                    self.net.unclog_link(c, self.server);
-                    self.net.unclog_link(self.server, c);
+        let mut detail = None;
+        for u in &a.undo {
+            match *u {
+                Undo::Link(x, y) => {
+                    if dec(&mut self.links, (x, y)) {
+                        self.net.unclog_link(x, y);
+                    }
                 }
-            }
-            FaultKind::Isolate => self.net.unclog_node(a.node),
-            FaultKind::Pause => self.handle.resume(a.node),
-            FaultKind::Crash | FaultKind::PowerLoss => {
-                self.disk.reset();
-                self.handle.restart(a.node);
+                Undo::Node(n) => {
+                    if dec(&mut self.nodes, n) {
+                        self.net.unclog_node(n);
+                    }
+                }
+                Undo::Pause(n) => {
+                    if dec(&mut self.paused, n) {
+                        self.handle.resume(n);
+                    }
+                }
+                Undo::Restart(n) => {
+                    self.disk.reset();
+                    self.handle.restart(n);
+                }
+                Undo::Net => {
+                    self.net_faults.remove(&id);
+                    detail = Some(self.apply_net_config());
+                }
+                Undo::Stall => {
+                    self.clock.unstall();
+                    detail = Some(format!(
+                        "{} ticks skipped",
+                        self.clock.skipped_ticks() - a.ticks_at_start
+                    ));
+                }
+                Undo::Skew(ms) => {
+                    self.clock.add_skew(-ms);
+                    detail = Some(format!("server wall clock back by {ms} ms"));
+                }
             }
         }
         self.rec.push(Event {
             ty: Ty::FaultEnd,
             fault: Some(a.kind.name().into()),
             fault_id: Some(id),
-            target: Some(a.target.to_string()),
+            target: Some(a.target),
+            detail,
             ..Default::default()
         });
     }
@@ -379,10 +619,12 @@ async fn drive(
         let n = drop_watch_event_n(seed);
         extra.push(("sim.bug.dropWatchEvent".to_string(), n.to_string()));
     }
+    let clock = SimClock::new();
     let server = start_server_with(
         &handle,
         &scn.cluster,
         disk.clone(),
+        clock.clone(),
         Some(rec.clone()),
         &extra,
     );
@@ -398,10 +640,10 @@ async fn drive(
         .name("monitor")
         .ip(IpAddr::V4(MONITOR_IP))
         .build();
-    let clock = rec.clone();
+    let rec2 = rec.clone();
     monitor.spawn(crate::probe::monitor(
         servers.clone(),
-        move || clock.now_us(),
+        move || rec2.now_us(),
         probes,
     ));
     let mut slots = Vec::new();
@@ -430,10 +672,16 @@ async fn drive(
         clients: client_nodes.iter().map(NodeHandle::id).collect(),
         driver: driver.id(),
         disk,
+        clock,
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17),
         rec: rec.clone(),
         handle,
+        links: BTreeMap::new(),
+        nodes: BTreeMap::new(),
+        paused: BTreeMap::new(),
+        net_faults: BTreeMap::new(),
     };
+    let (faults, swarm_kinds) = scn.faults_for(seed);
 
     // Workload roots (and the lock workload's nodes) exist before anything starts.
     let roots: Vec<Planned> = scn.workloads.iter().flat_map(workload::setup).collect();
@@ -441,6 +689,18 @@ async fn drive(
     let _ = setup.await;
 
     let start_us = rec.now_us();
+    if let Some(kinds) = &swarm_kinds {
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        rec.push(Event {
+            ty: Ty::Phase,
+            detail: Some(format!(
+                "swarm kinds={} faults={}",
+                names.join(","),
+                faults.len() - scn.faults.len()
+            )),
+            ..Default::default()
+        });
+    }
     rec.push(Event {
         ty: Ty::Phase,
         detail: Some(format!("workloads clients={}", client_nodes.len())),
@@ -458,21 +718,22 @@ async fn drive(
 
     // The fault timeline (ends before starts at the same instant).
     let mut actions: Vec<(u64, bool, u32)> = Vec::new();
-    for (i, f) in scn.faults.iter().enumerate() {
+    for (i, f) in faults.iter().enumerate() {
         actions.push((f.at_ms, true, i as u32));
         actions.push((f.end_ms(), false, i as u32));
     }
     actions.sort_by_key(|(t, is_start, i)| (*t, *is_start, *i));
-    let mut active: Vec<Option<Active>> = vec![None; scn.faults.len()];
+    let mut active: Vec<Option<Active>> = vec![None; faults.len()];
     for (t, is_start, i) in actions {
         let at = start_us + t * 1000;
         let now = rec.now_us();
         if at > now {
             tokio::time::sleep(Duration::from_micros(at - now)).await;
         }
-        let f = &scn.faults[i as usize];
+        let f = &faults[i as usize];
         if is_start {
-            active[i as usize] = Some(cluster.start(i + 1, f.kind, f.target()).await);
+            let (targets, peers) = (scn.targets(f), scn.peers(f));
+            active[i as usize] = Some(cluster.start(i + 1, f, &targets, &peers).await);
         } else if let Some(a) = active[i as usize].take() {
             cluster.end(i + 1, a);
         }

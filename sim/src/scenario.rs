@@ -57,6 +57,9 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     #[serde(default, rename = "fault")]
     pub faults: Vec<Fault>,
+    /// Faults drawn from the seed, on top of the scripted ones.
+    #[serde(default)]
+    pub swarm: Option<Swarm>,
     #[serde(default)]
     pub check: Checks,
     #[serde(default)]
@@ -188,14 +191,25 @@ fn parse_rate(s: &str) -> Option<f64> {
     (n.is_finite() && n > 0.0).then_some(n)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// Clog the links between the target and the server (a client:
-    /// that client's links; the server: every client's).
+    /// that client's links; the server: every client's), both ways or
+    /// one way (`direction`).
     Partition,
     /// Clog every link of the target node.
     Isolate,
+    /// Non-transitive partition: the `target` side is cut from the `peer`
+    /// side (both ways); every other node still reaches both sides.
+    Bridge,
+    /// Clog one link, one way: `target` → `peer`.
+    Clog,
+    /// Network-wide packet latency (`latency_ms = [lo, hi]`, uniform).
+    Latency,
+    /// Network-wide packet loss (`loss_rate`); under madsim TCP data is
+    /// delayed and retried rather than lost, and connects fail.
+    PacketLoss,
     /// Kill the server; unsynced writes vanish or are torn; restart after.
     Crash,
     /// Power fails during the server's next fsync (which fails); the
@@ -203,44 +217,70 @@ pub enum FaultKind {
     PowerLoss,
     /// Stop scheduling the target's tasks; resume after.
     Pause,
+    /// The server's ticks stall (a GC-like pause of its timers): no
+    /// session expires until the stall ends.
+    ClockStall,
+    /// The server's wall clock jumps by `skew_ms` (ctime/mtime and the
+    /// core's "now"), and back at the end.
+    ClockSkew,
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Partition,
+        FaultKind::Isolate,
+        FaultKind::Bridge,
+        FaultKind::Clog,
+        FaultKind::Latency,
+        FaultKind::PacketLoss,
+        FaultKind::Crash,
+        FaultKind::PowerLoss,
+        FaultKind::Pause,
+        FaultKind::ClockStall,
+        FaultKind::ClockSkew,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Partition => "partition",
             FaultKind::Isolate => "isolate",
+            FaultKind::Bridge => "bridge",
+            FaultKind::Clog => "clog",
+            FaultKind::Latency => "latency",
+            FaultKind::PacketLoss => "packet_loss",
             FaultKind::Crash => "crash",
             FaultKind::PowerLoss => "power_loss",
             FaultKind::Pause => "pause",
+            FaultKind::ClockStall => "clock_stall",
+            FaultKind::ClockSkew => "clock_skew",
         }
     }
-    fn server_only(self) -> bool {
+    /// Faults that hit the server (a random target means the server).
+    pub fn server_only(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Crash | FaultKind::PowerLoss | FaultKind::ClockStall | FaultKind::ClockSkew
+        )
+    }
+    /// Faults that kill the server process (they must not overlap).
+    pub fn kills_server(self) -> bool {
         matches!(self, FaultKind::Crash | FaultKind::PowerLoss)
+    }
+    /// Faults on the whole network (no target).
+    pub fn network_wide(self) -> bool {
+        matches!(self, FaultKind::Latency | FaultKind::PacketLoss)
     }
 }
 
-/// What a fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a fault hits: one node, after `leader`, `workload:NAME` and lists
+/// are expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     Server,
     /// 1-based index over all workload clients, in file order.
     Client(u32),
     /// Drawn from the seed among the targets the kind allows.
     Random,
-}
-
-impl Target {
-    pub fn parse(s: &str) -> Option<Target> {
-        match s {
-            "server" | "server:1" => Some(Target::Server),
-            "random" => Some(Target::Random),
-            _ => {
-                let n: u32 = s.strip_prefix("client:")?.parse().ok()?;
-                (n >= 1).then_some(Target::Client(n))
-            }
-        }
-    }
 }
 
 impl fmt::Display for Target {
@@ -253,26 +293,263 @@ impl fmt::Display for Target {
     }
 }
 
+/// `target = "client:1"` or `target = ["client:1", "workload:reg"]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum TargetSpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl TargetSpec {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            TargetSpec::One(s) => vec![s.as_str()],
+            TargetSpec::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Which way a partition cuts, seen from its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Nothing passes either way.
+    Both,
+    /// Packets *to* the target are held (it still sends: its requests
+    /// reach the server, the replies do not come back).
+    In,
+    /// Packets *from* the target are held.
+    Out,
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     pub at_ms: u64,
     pub duration_ms: u64,
     pub kind: FaultKind,
-    #[serde(default = "d_target")]
-    pub target: String,
-}
-
-fn d_target() -> String {
-    "server".into()
+    /// Default: the server (none for network-wide kinds).
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
+    /// `bridge`: the side cut off from `target`; `clog`: the link's
+    /// receiving end (default: the server).
+    #[serde(default)]
+    pub peer: Option<TargetSpec>,
+    /// `partition` only; default both.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// `latency` only: `[lo, hi]`, each packet's delay drawn uniformly.
+    #[serde(default)]
+    pub latency_ms: Option<[u64; 2]>,
+    /// `packet_loss` only: probability in (0, 1).
+    #[serde(default)]
+    pub loss_rate: Option<f64>,
+    /// `clock_skew` only: how far the server's wall clock jumps (+/-).
+    #[serde(default)]
+    pub skew_ms: Option<i64>,
 }
 
 impl Fault {
-    pub fn target(&self) -> Target {
-        Target::parse(&self.target).unwrap_or(Target::Server)
-    }
     pub fn end_ms(&self) -> u64 {
         self.at_ms + self.duration_ms
+    }
+    pub fn direction(&self) -> Direction {
+        self.direction.unwrap_or(Direction::Both)
+    }
+    /// A fault of `kind` with every optional key unset.
+    pub fn new(at_ms: u64, duration_ms: u64, kind: FaultKind) -> Fault {
+        Fault {
+            at_ms,
+            duration_ms,
+            kind,
+            target: None,
+            peer: None,
+            direction: None,
+            latency_ms: None,
+            loss_rate: None,
+            skew_ms: None,
+        }
+    }
+}
+
+/// Faults drawn from the seed (swarm testing): which kinds are on for a
+/// run, when, how long, and against what, all from the seed. After
+/// `end_ms` the run is quiet, for the liveness check.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Swarm {
+    /// The candidate kinds.
+    pub kinds: Vec<FaultKind>,
+    /// Enable each candidate kind with probability 1/2 per seed (at least
+    /// one), so that runs differ in *which* faults interact; false: all.
+    #[serde(default = "yes")]
+    pub subset: bool,
+    /// How many faults: a count (12) or a rate over the swarm phase ("0.5/s").
+    pub faults: OpsSpec,
+    #[serde(default)]
+    pub start_ms: u64,
+    /// End of the swarm phase: every drawn fault has healed by then.
+    pub end_ms: u64,
+    #[serde(default = "d_swarm_min")]
+    pub min_duration_ms: u64,
+    pub max_duration_ms: u64,
+    /// A latency fault's upper bound is drawn from this range.
+    #[serde(default = "d_swarm_latency")]
+    pub latency_ms: [u64; 2],
+    /// A packet-loss fault's rate is drawn from (0, loss_rate].
+    #[serde(default = "d_swarm_loss")]
+    pub loss_rate: f64,
+    /// A clock skew is drawn from [-skew_ms, skew_ms].
+    #[serde(default = "d_swarm_skew")]
+    pub skew_ms: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn d_swarm_min() -> u64 {
+    200
+}
+fn d_swarm_latency() -> [u64; 2] {
+    [20, 300]
+}
+fn d_swarm_loss() -> f64 {
+    0.2
+}
+fn d_swarm_skew() -> i64 {
+    5_000
+}
+
+/// What the swarm drew for one seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwarmPlan {
+    pub kinds: Vec<FaultKind>,
+    pub faults: Vec<Fault>,
+}
+
+impl Swarm {
+    fn count(&self) -> u64 {
+        match &self.faults {
+            OpsSpec::Count(n) => *n,
+            OpsSpec::Rate(r) => {
+                let per_s = parse_rate(r).unwrap_or(1.0);
+                ((per_s * (self.end_ms - self.start_ms) as f64 / 1000.0).round() as u64).max(1)
+            }
+        }
+    }
+
+    /// Draw the faults for `seed` with `clients` workload clients. The
+    /// server's process faults (crash, power loss, pause of the server)
+    /// never overlap each other; everything else may.
+    pub fn plan(&self, seed: u64, clients: u32) -> SwarmPlan {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4152_4d21);
+        let mut kinds: Vec<FaultKind> = if self.subset {
+            self.kinds
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.5))
+                .collect()
+        } else {
+            self.kinds.clone()
+        };
+        if kinds.is_empty() {
+            kinds.push(self.kinds[rng.gen_range(0..self.kinds.len())]);
+        }
+        kinds.sort();
+        kinds.dedup();
+        let last_start = self.end_ms - self.min_duration_ms;
+        let mut starts: Vec<u64> = (0..self.count())
+            .map(|_| rng.gen_range(self.start_ms..=last_start))
+            .collect();
+        starts.sort();
+        let mut server_busy_until = 0u64;
+        let mut faults = Vec::new();
+        for at in starts {
+            let mut kind = kinds[rng.gen_range(0..kinds.len())];
+            let dur = rng.gen_range(self.min_duration_ms..=self.max_duration_ms);
+            let mut f = Fault::new(at, dur.min(self.end_ms - at), kind);
+            let client = |rng: &mut rand_chacha::ChaCha8Rng| {
+                format!("client:{}", rng.gen_range(1..=clients.max(1)))
+            };
+            if kind == FaultKind::Pause && clients > 0 && rng.gen_bool(0.5) {
+                f.target = Some(TargetSpec::One(client(&mut rng)));
+            } else if kind == FaultKind::Pause || kind.kills_server() {
+                if at < server_busy_until {
+                    if kind != FaultKind::Pause || clients == 0 {
+                        continue;
+                    }
+                    f.target = Some(TargetSpec::One(client(&mut rng)));
+                } else {
+                    server_busy_until = f.end_ms() + 100;
+                    f.target = Some(TargetSpec::One("server".into()));
+                }
+            }
+            match kind {
+                FaultKind::Partition | FaultKind::Isolate if clients == 0 => {
+                    kind = FaultKind::Isolate;
+                    f.kind = kind;
+                    f.target = Some(TargetSpec::One("server".into()));
+                }
+                FaultKind::Partition => {
+                    f.target = Some(TargetSpec::One(if rng.gen_bool(0.2) {
+                        "server".into()
+                    } else {
+                        client(&mut rng)
+                    }));
+                    f.direction = Some(match rng.gen_range(0..3) {
+                        0 => Direction::Both,
+                        1 => Direction::In,
+                        _ => Direction::Out,
+                    });
+                }
+                FaultKind::Isolate => {
+                    f.target = Some(TargetSpec::One("random".into()));
+                }
+                FaultKind::Bridge | FaultKind::Clog if clients == 0 => continue,
+                FaultKind::Bridge => {
+                    let mut side: Vec<String> = (1..=clients)
+                        .filter(|_| rng.gen_bool(0.5))
+                        .map(|c| format!("client:{c}"))
+                        .collect();
+                    if side.is_empty() {
+                        side.push(client(&mut rng));
+                    }
+                    f.target = Some(TargetSpec::Many(side));
+                    f.peer = Some(TargetSpec::One("server".into()));
+                }
+                FaultKind::Clog => {
+                    let c = client(&mut rng);
+                    let (a, b) = if rng.gen_bool(0.5) {
+                        (c, "server".to_string())
+                    } else {
+                        ("server".to_string(), c)
+                    };
+                    f.target = Some(TargetSpec::One(a));
+                    f.peer = Some(TargetSpec::One(b));
+                }
+                FaultKind::Latency => {
+                    let hi = rng.gen_range(self.latency_ms[0]..=self.latency_ms[1]);
+                    f.latency_ms = Some([(hi / 4).max(1), hi.max(1)]);
+                }
+                FaultKind::PacketLoss => {
+                    f.loss_rate = Some(rng.gen_range(0.01..=self.loss_rate.max(0.01)));
+                }
+                FaultKind::ClockSkew => {
+                    let mut skew = rng.gen_range(-self.skew_ms..=self.skew_ms);
+                    if skew == 0 {
+                        skew = 1;
+                    }
+                    f.skew_ms = Some(skew);
+                    f.target = Some(TargetSpec::One("server".into()));
+                }
+                FaultKind::ClockStall => f.target = Some(TargetSpec::One("server".into())),
+                FaultKind::Crash | FaultKind::PowerLoss | FaultKind::Pause => {}
+            }
+            faults.push(f);
+        }
+        SwarmPlan { kinds, faults }
     }
 }
 
@@ -394,9 +671,112 @@ impl Scenario {
             .min(self.duration_ms)
     }
 
-    /// When the last fault ends (0 without faults).
+    /// When the last fault ends at the latest (0 without faults); a
+    /// swarm's faults all end by its `end_ms`.
     pub fn last_heal_ms(&self) -> u64 {
-        self.faults.iter().map(Fault::end_ms).max().unwrap_or(0)
+        let swarm = self.swarm.as_ref().map_or(0, |s| s.end_ms);
+        self.faults
+            .iter()
+            .map(Fault::end_ms)
+            .max()
+            .unwrap_or(0)
+            .max(swarm)
+    }
+
+    /// The faults of a run with `seed`: the scripted ones, then the swarm's
+    /// (numbered after them), and the kinds the swarm enabled.
+    pub fn faults_for(&self, seed: u64) -> (Vec<Fault>, Option<Vec<FaultKind>>) {
+        let mut faults = self.faults.clone();
+        let kinds = self.swarm.as_ref().map(|sw| {
+            let plan = sw.plan(seed, self.clients().len() as u32);
+            faults.extend(plan.faults);
+            plan.kinds
+        });
+        (faults, kinds)
+    }
+
+    /// The nodes `spec` names: `server` / `server:1` / `leader`,
+    /// `client:N`, `workload:NAME` (its clients), `random`, or a list.
+    pub fn parse_targets(&self, spec: &TargetSpec) -> Result<Vec<Target>, String> {
+        let n_clients = self.clients().len() as u32;
+        let mut out = Vec::new();
+        let items = spec.items();
+        if items.is_empty() {
+            return Err("an empty list names no node".into());
+        }
+        for item in &items {
+            match *item {
+                "server" | "server:1" | "leader" => out.push(Target::Server),
+                "follower" => {
+                    return Err(format!(
+                        "\"follower\": this cluster has no follower (servers = {}: the one server is the leader; followers come with ensembles)",
+                        self.cluster.servers
+                    ))
+                }
+                "random" if items.len() == 1 => out.push(Target::Random),
+                "random" => return Err("\"random\" cannot be part of a list".into()),
+                s => {
+                    if let Some(n) = s.strip_prefix("server:") {
+                        return Err(format!(
+                            "server:{n}: the cluster has {} server(s)",
+                            self.cluster.servers
+                        ));
+                    }
+                    if let Some(name) = s.strip_prefix("workload:") {
+                        let mut first = 1u32;
+                        let mut found = false;
+                        for w in &self.workloads {
+                            if w.name == name {
+                                out.extend((first..first + w.clients).map(Target::Client));
+                                found = true;
+                            }
+                            first += w.clients;
+                        }
+                        if !found {
+                            return Err(format!("{s:?}: no workload named {name:?}"));
+                        }
+                        continue;
+                    }
+                    let n: Option<u32> = s.strip_prefix("client:").and_then(|n| n.parse().ok());
+                    match n {
+                        Some(n) if n >= 1 && n <= n_clients => out.push(Target::Client(n)),
+                        Some(n) if n >= 1 => {
+                            return Err(format!(
+                                "client:{n}, but the workloads have {n_clients} clients"
+                            ))
+                        }
+                        _ => {
+                            return Err(format!(
+                                "{s:?}: expected \"server\", \"leader\", \"client:N\", \"workload:NAME\", \"random\" or a list of them"
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(d) = out.iter().find(|t| !seen.insert(**t)) {
+            return Err(format!("{d} is named twice"));
+        }
+        Ok(out)
+    }
+
+    /// A validated fault's targets (default: the server; none for
+    /// network-wide kinds).
+    pub fn targets(&self, f: &Fault) -> Vec<Target> {
+        match &f.target {
+            Some(t) => self.parse_targets(t).expect("validated"),
+            None if f.kind.network_wide() => Vec::new(),
+            None => vec![Target::Server],
+        }
+    }
+
+    /// A validated fault's `peer` (default: the server).
+    pub fn peers(&self, f: &Fault) -> Vec<Target> {
+        match &f.peer {
+            Some(t) => self.parse_targets(t).expect("validated"),
+            None => vec![Target::Server],
+        }
     }
 
     fn validate(&self) -> Result<(), Invalid> {
@@ -518,55 +898,20 @@ impl Scenario {
     }
 
     fn validate_faults(&self) -> Result<(), Invalid> {
-        let n_clients = self.clients().len() as u32;
         for (i, f) in self.faults.iter().enumerate() {
-            let e = |k: &str, m: String| Err((Some(("fault", i)), k.to_string(), m));
-            if f.duration_ms == 0 {
-                return e("duration_ms", "must be > 0".into());
-            }
-            if f.end_ms() > self.duration_ms {
-                return e(
-                    "duration_ms",
-                    format!(
-                        "fault ends at {} ms, after the scenario's duration_ms ({})",
-                        f.end_ms(),
-                        self.duration_ms
-                    ),
-                );
-            }
-            let Some(t) = Target::parse(&f.target) else {
-                return e(
-                    "target",
-                    format!(
-                        "{:?}: expected \"server\", \"client:N\" or \"random\"",
-                        f.target
-                    ),
-                );
-            };
-            if let Target::Client(n) = t {
-                if n > n_clients {
-                    return e(
-                        "target",
-                        format!("client:{n}, but the workloads have {n_clients} clients"),
-                    );
-                }
-                if f.kind.server_only() {
-                    return e(
-                        "target",
-                        format!("a {} fault hits the server, not a client", f.kind.name()),
-                    );
-                }
-            }
-            if f.kind == FaultKind::Partition && t == Target::Random && n_clients == 0 {
-                return e("target", "random partition needs a client".into());
-            }
+            self.validate_fault(f)
+                .map_err(|(k, m)| (Some(("fault", i)), k.to_string(), m))?;
         }
-        // Crashes of the one server must not overlap (kill before restart).
+        // The server's process faults must not overlap (kill before
+        // restart; no kill of a paused node).
         let mut crashes: Vec<(usize, &Fault)> = self
             .faults
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.kind.server_only())
+            .filter(|(_, f)| {
+                f.kind.kills_server()
+                    || f.kind == FaultKind::Pause && self.targets(f).contains(&Target::Server)
+            })
             .collect();
         crashes.sort_by_key(|(_, f)| f.at_ms);
         for w in crashes.windows(2) {
@@ -575,13 +920,202 @@ impl Scenario {
                     Some(("fault", w[1].0)),
                     "at_ms".into(),
                     format!(
-                        "overlaps fault {} ({} until {} ms): server crashes must not overlap",
+                        "overlaps fault {} ({} until {} ms): crashes, power losses and pauses of the server must not overlap",
                         w[0].0 + 1,
                         w[0].1.kind.name(),
                         w[0].1.end_ms()
                     ),
                 ));
             }
+        }
+        if let Some(sw) = &self.swarm {
+            self.validate_swarm(sw)
+                .map_err(|(k, m)| (Some(("swarm", 0)), k.to_string(), m))?;
+        }
+        Ok(())
+    }
+
+    /// One fault: (key, message) on error.
+    fn validate_fault(&self, f: &Fault) -> Result<(), (&'static str, String)> {
+        let kind = f.kind.name();
+        if f.duration_ms == 0 {
+            return Err(("duration_ms", "must be > 0".into()));
+        }
+        if f.end_ms() > self.duration_ms {
+            return Err((
+                "duration_ms",
+                format!(
+                    "fault ends at {} ms, after the scenario's duration_ms ({})",
+                    f.end_ms(),
+                    self.duration_ms
+                ),
+            ));
+        }
+        let only = |key: &'static str, set: bool, ok: bool, which: &str| {
+            if set && !ok {
+                Err((key, format!("applies to {which} faults only, not {kind}")))
+            } else {
+                Ok(())
+            }
+        };
+        only(
+            "direction",
+            f.direction.is_some(),
+            f.kind == FaultKind::Partition,
+            "partition",
+        )?;
+        let peer_ok = matches!(f.kind, FaultKind::Bridge | FaultKind::Clog);
+        only("peer", f.peer.is_some(), peer_ok, "bridge and clog")?;
+        only(
+            "latency_ms",
+            f.latency_ms.is_some(),
+            f.kind == FaultKind::Latency,
+            "latency",
+        )?;
+        let loss_ok = f.kind == FaultKind::PacketLoss;
+        only("loss_rate", f.loss_rate.is_some(), loss_ok, "packet_loss")?;
+        only(
+            "skew_ms",
+            f.skew_ms.is_some(),
+            f.kind == FaultKind::ClockSkew,
+            "clock_skew",
+        )?;
+        match f.kind {
+            FaultKind::Latency => match f.latency_ms {
+                None => return Err(("latency_ms", "required: [lo, hi] in ms".into())),
+                Some([lo, hi]) if lo > hi || hi == 0 || hi > 60_000 => {
+                    return Err(("latency_ms", "need 0 <= lo <= hi, 0 < hi <= 60000".into()))
+                }
+                _ => {}
+            },
+            FaultKind::PacketLoss => match f.loss_rate {
+                Some(r) if r > 0.0 && r < 1.0 => {}
+                _ => return Err(("loss_rate", "required, in (0, 1)".into())),
+            },
+            FaultKind::ClockSkew => match f.skew_ms {
+                Some(s) if s != 0 && s.abs() <= 86_400_000 => {}
+                _ => return Err(("skew_ms", "required, non-zero, at most a day".into())),
+            },
+            _ => {}
+        }
+        if f.kind.network_wide() {
+            if f.target.is_some() {
+                return Err((
+                    "target",
+                    format!("a {kind} fault hits the whole network: no target"),
+                ));
+            }
+            return Ok(());
+        }
+        let targets = match &f.target {
+            Some(t) => self.parse_targets(t).map_err(|m| ("target", m))?,
+            None => vec![Target::Server],
+        };
+        let has_client = targets.iter().any(|t| matches!(t, Target::Client(_)));
+        if f.kind.server_only() && has_client {
+            return Err((
+                "target",
+                format!("a {kind} fault hits the server, not a client"),
+            ));
+        }
+        let n_clients = self.clients().len();
+        let needs_client = matches!(
+            f.kind,
+            FaultKind::Partition | FaultKind::Bridge | FaultKind::Clog
+        );
+        if needs_client && targets == [Target::Random] && n_clients == 0 {
+            return Err(("target", format!("a random {kind} needs a client")));
+        }
+        if peer_ok {
+            let peers = match &f.peer {
+                Some(t) => self.parse_targets(t).map_err(|m| ("peer", m))?,
+                None => vec![Target::Server],
+            };
+            if peers.contains(&Target::Random) || targets.contains(&Target::Random) {
+                return Err((
+                    "peer",
+                    format!("a {kind} needs named nodes on both sides, not random"),
+                ));
+            }
+            if let Some(t) = peers.iter().find(|p| targets.contains(p)) {
+                return Err(("peer", format!("{t} is on both sides")));
+            }
+            if f.kind == FaultKind::Clog && (targets.len() != 1 || peers.len() != 1) {
+                return Err(("peer", "a clog cuts one link: one target, one peer".into()));
+            }
+            if f.kind == FaultKind::Bridge
+                && !targets.contains(&Target::Server)
+                && !peers.contains(&Target::Server)
+            {
+                return Err((
+                    "peer",
+                    "with one server, a bridge must have the server on one side (clients never talk to each other)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_swarm(&self, sw: &Swarm) -> Result<(), (&'static str, String)> {
+        if sw.kinds.is_empty() {
+            return Err(("kinds", "name at least one fault kind".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(k) = sw.kinds.iter().find(|k| !seen.insert(**k)) {
+            return Err(("kinds", format!("{} is listed twice", k.name())));
+        }
+        let n_clients = self.clients().len();
+        if n_clients == 0 {
+            if let Some(k) = sw
+                .kinds
+                .iter()
+                .find(|k| matches!(k, FaultKind::Bridge | FaultKind::Clog))
+            {
+                return Err(("kinds", format!("{} needs a client", k.name())));
+            }
+        }
+        if sw.end_ms > self.duration_ms || sw.start_ms >= sw.end_ms {
+            return Err((
+                "end_ms",
+                "need start_ms < end_ms <= the scenario's duration_ms".into(),
+            ));
+        }
+        if sw.min_duration_ms == 0 || sw.min_duration_ms > sw.max_duration_ms {
+            return Err((
+                "min_duration_ms",
+                "need 0 < min_duration_ms <= max_duration_ms".into(),
+            ));
+        }
+        if sw.max_duration_ms > sw.end_ms - sw.start_ms {
+            return Err((
+                "max_duration_ms",
+                "longer than the swarm phase (end_ms - start_ms)".into(),
+            ));
+        }
+        match &sw.faults {
+            OpsSpec::Count(n) if *n == 0 || *n > 1000 => {
+                return Err(("faults", "a count must be between 1 and 1000".into()))
+            }
+            OpsSpec::Rate(r) if parse_rate(r).is_none() => {
+                return Err((
+                    "faults",
+                    format!("{r:?}: expected a count (12) or a rate (\"0.5/s\")"),
+                ))
+            }
+            _ => {}
+        }
+        if sw.count() > 1000 {
+            return Err(("faults", "more than 1000 faults".into()));
+        }
+        let [lo, hi] = sw.latency_ms;
+        if lo > hi || hi == 0 || hi > 60_000 {
+            return Err(("latency_ms", "need 0 <= lo <= hi, 0 < hi <= 60000".into()));
+        }
+        if !(sw.loss_rate > 0.0 && sw.loss_rate < 1.0) {
+            return Err(("loss_rate", "must be in (0, 1)".into()));
+        }
+        if sw.skew_ms <= 0 || sw.skew_ms > 86_400_000 {
+            return Err(("skew_ms", "must be in 1..=86400000".into()));
         }
         Ok(())
     }
@@ -665,7 +1199,7 @@ heal_within_ms = 5000
         let s = Scenario::parse(GOOD, "good.toml").unwrap();
         assert_eq!(s.cluster.tick_ms, 200);
         assert_eq!(s.workloads[0].ops(), Ops::PerSecond(20.0));
-        assert_eq!(s.faults[0].target(), Target::Client(2));
+        assert_eq!(s.targets(&s.faults[0]), vec![Target::Client(2)]);
         assert_eq!(s.clients().len(), 3);
         assert!(s.check.enabled("durability"));
     }
@@ -711,5 +1245,41 @@ heal_within_ms = 5000
         let text = GOOD.replace("clients = 3", "clients = \"three\"");
         let e = Scenario::parse(&text, "f.toml").unwrap_err();
         assert_eq!(e.line, Some(10), "{e}");
+    }
+
+    #[test]
+    fn new_fault_keys_are_checked_with_file_line_and_key() {
+        let err = |extra: &str| {
+            let text = format!("{GOOD}\n[[fault]]\nat_ms = 1000\nduration_ms = 500\n{extra}\n");
+            Scenario::parse(&text, "f.toml").unwrap_err()
+        };
+        let e = err("kind = \"pause\"\ntarget = \"follower\"");
+        assert_eq!(e.key.as_deref(), Some("fault[2].target"), "{e}");
+        assert_eq!(e.line, Some(26), "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "f.toml:26: fault[2].target: \"follower\": this cluster has no follower"
+            ),
+            "{e}"
+        );
+        let e = err("kind = \"crash\"\ndirection = \"in\"");
+        assert_eq!(e.key.as_deref(), Some("fault[2].direction"), "{e}");
+        let e = err("kind = \"latency\"");
+        assert_eq!(e.key.as_deref(), Some("fault[2].latency_ms"), "{e}");
+        let e = err("kind = \"latency\"\nlatency_ms = [5, 50]\ntarget = \"server\"");
+        assert_eq!(e.key.as_deref(), Some("fault[2].target"), "{e}");
+        let e = err("kind = \"bridge\"\ntarget = \"client:1\"\npeer = \"client:2\"");
+        assert_eq!(e.key.as_deref(), Some("fault[2].peer"), "{e}");
+        let e = err("kind = \"clock_stall\"\ntarget = \"client:1\"");
+        assert_eq!(e.key.as_deref(), Some("fault[2].target"), "{e}");
+        let e = err("kind = \"partition\"\ntarget = [\"client:1\", \"workload:nope\"]");
+        assert!(e.message.contains("no workload named"), "{e}");
+        let ok = format!("{GOOD}\n[[fault]]\nat_ms = 1000\nduration_ms = 500\nkind = \"partition\"\ntarget = [\"workload:reg\"]\ndirection = \"out\"\n");
+        let s = Scenario::parse(&ok, "f.toml").unwrap();
+        assert_eq!(s.targets(&s.faults[1]).len(), 3);
+        let e = Scenario::parse(&format!("{GOOD}\n[swarm]\nkinds = [\"crash\"]\nfaults = 3\nend_ms = 9000\nmax_duration_ms = 500\nrate = 2\n"), "f.toml").unwrap_err();
+        assert!(e.message.contains("unknown field `rate`"), "{e}");
+        let e = Scenario::parse(&format!("{GOOD}\n[swarm]\nkinds = [\"crash\"]\nfaults = 3\nend_ms = 90000\nmax_duration_ms = 500\n"), "f.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("swarm.end_ms"), "{e}");
     }
 }

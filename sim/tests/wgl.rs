@@ -118,14 +118,7 @@ fn plan(spec: &Spec) -> Vec<Planned> {
                 version: o.version,
                 inv,
                 ret,
-                // Unknown multis are left out: the zxid checker applies an
-                // unknown multi to each path on its own (see
-                // `known_gap_unknown_multi_is_not_atomic_for_the_zxid_checker`).
-                fate: if o.kind == 5 && (7..=8).contains(&o.fate) {
-                    0
-                } else {
-                    o.fate
-                },
+                fate: o.fate,
                 lin: None,
             });
         }
@@ -531,16 +524,19 @@ fn op_of(ev: &[Event], id: Option<u64>) -> Option<OpName> {
         .and_then(|e| e.op)
 }
 
-/// 0: a setData's new version off by one (or not, at 0); 1: ok <-> error; 2: an
+/// 0: a setData's or create's new version off by one (or not, at 0); 1: ok <-> error; 2: an
 /// acknowledged write's effect dropped.
 fn mutate_reply(plan: &[Planned], clean: &[Event], kind: u8, sel: usize) -> Option<Vec<Event>> {
     let mut ev = clean.to_vec();
     match kind {
         0 => {
-            // (setData only: the zxid checker does not look at the
-            // version in a create's reply; the search requires 0.)
+            // A setData's or a create's (which must be 0).
             let i = pick(&ev, sel, |e| {
-                e.ty == Ty::Ok && op_of(clean, e.op_id) == Some(OpName::SetData)
+                e.ty == Ty::Ok
+                    && matches!(
+                        op_of(clean, e.op_id),
+                        Some(OpName::SetData | OpName::Create)
+                    )
             })?;
             let v = ev[i].version.expect("picked");
             ev[i].version = Some(if sel.is_multiple_of(2) {
@@ -619,14 +615,13 @@ fn swap_zxids(clean: &[Event], sel: usize) -> Option<Vec<Event>> {
     Some(ev)
 }
 
-/// Found by the cross-check: the zxid checker applies an unknown multi to
-/// each of its paths independently, so it accepts a history where the multi
-/// cannot have succeeded (its check of /j fails) yet its delete of /k must
-/// have happened. The search keeps multis atomic and rejects it. This test
-/// pins today's behaviour; when `linear` treats unknown multis atomically,
-/// flip its second assertion and let the generator make unknown multis.
+/// Found by the cross-check: the zxid checker used to apply an unknown
+/// multi to each of its paths independently, so it accepted a history where
+/// the multi cannot have succeeded (its check of /j fails) yet its delete of
+/// /k must have happened. Both checkers now keep an unknown multi atomic
+/// (all its sub-operations at one zxid, or none) and reject it.
 #[test]
-fn known_gap_unknown_multi_is_not_atomic_for_the_zxid_checker() {
+fn unknown_multi_is_atomic_for_both_checkers() {
     // Client 1's multi (check /j is at version 0, delete /k) timed out.
     // /j never exists, so it cannot have succeeded, so /k was never
     // deleted, so client 2's second create cannot succeed.
@@ -642,11 +637,7 @@ fn known_gap_unknown_multi_is_not_atomic_for_the_zxid_checker() {
     )
     .expect("parses");
     assert!(matches!(wgl_outcome(&ev), Outcome::Violation(_)));
-    assert_eq!(
-        zxid_verdict(&ev),
-        Verdict::Pass,
-        "the gap is fixed: update this test"
-    );
+    assert_eq!(zxid_verdict(&ev), Verdict::Fail);
 }
 
 #[test]

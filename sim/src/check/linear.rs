@@ -27,8 +27,19 @@
 //!    after that observation. A world survives an event only if it predicts
 //!    the observed reply; no surviving world is a violation. A search that
 //!    exceeds [`WORLDS_MAX`] is inconclusive, which fails the check.
+//!    Unknown ops take effect only before the first event at a zxid (one
+//!    applied after an event at zxid z has a zxid above z).
+//!    An unknown **multi** is all-or-nothing: the objects it touches are
+//!    replayed together as one group (each world holds a state per
+//!    object), and the multi is one optional event applying all its
+//!    sub-operations at one zxid, or none when any would fail. A session
+//!    end in a group deletes its ephemerals there at once. Objects no
+//!    unknown multi links are replayed alone.
 //! 3. **Real-time order.** A write invoked after another operation completed
 //!    must have a larger zxid; determinate writes have distinct zxids.
+//! 4. **Create replies.** Where the history records the reply's Stat
+//!    (Create2, a multi's create sub-result): version 0, mzxid = the zxid,
+//!    ephemeralOwner = the creating session for an ephemeral, else 0.
 //!
 //! Plain reads are *not* required to be linearizable (ZooKeeper does not
 //! promise it): a read is checked against the state at its own reply zxid,
@@ -36,13 +47,15 @@
 //!
 //! Invariants:
 //! - every world in the set is consistent with every event replayed so far;
-//! - a world's `applied` set only names unknown operations still pending.
+//! - a world's `applied` set only names unknown operations still pending;
+//! - a world has one state per object of its group, in the group's order.
 
 use super::{CheckResult, OpRec};
 use crate::history::{Event, OpName, Ty};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Bound on possible worlds per object before the check gives up.
+/// Bound on possible worlds per object (or group of objects an unknown
+/// multi links) before the check gives up.
 pub const WORLDS_MAX: usize = 4096;
 
 /// A violation's witness: at most this many earlier acknowledged writes on
@@ -122,6 +135,9 @@ enum Obs {
         mzxid: Option<i64>,
         exists: Option<bool>,
         children: Option<Vec<String>>,
+        /// `stat.ephemeralOwner`, when the reply's Stat was recorded (the
+        /// history omits an owner of 0).
+        owner: Option<i64>,
     },
     Err(String),
 }
@@ -149,7 +165,8 @@ enum St {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct World {
-    st: St,
+    /// One state per object of the replayed group.
+    st: Vec<St>,
     applied: BTreeSet<u64>,
     ended: BTreeSet<i64>,
 }
@@ -157,6 +174,8 @@ struct World {
 /// A determinate event on one object.
 #[derive(Debug, Clone)]
 struct Det {
+    /// The object, as its index in the replayed group.
+    key: usize,
     zxid: i64,
     write: bool,
     mop: MOp,
@@ -172,7 +191,10 @@ struct Det {
 #[derive(Debug, Clone)]
 struct Unk {
     id: u64,
-    mop: MOp,
+    /// Its effect on each object it touches (index in the replayed group),
+    /// all at one zxid, or none of them: a multi is all-or-nothing, a
+    /// session end deletes all its ephemerals at once.
+    parts: Vec<(usize, MOp)>,
     session: i64,
     /// Can only take effect at a zxid greater than this.
     after: i64,
@@ -300,6 +322,7 @@ fn multi_targets(o: &OpRec<'_>) -> Vec<(String, MOp)> {
                     mzxid: r.mzxid,
                     exists: None,
                     children: None,
+                    owner: None,
                 }),
                 Some(crate::history::ROLLED_BACK) => SubObs::Ok(Obs::Ok {
                     path: None,
@@ -308,6 +331,7 @@ fn multi_targets(o: &OpRec<'_>) -> Vec<(String, MOp)> {
                     mzxid: None,
                     exists: None,
                     children: None,
+                    owner: None,
                 }),
                 Some("RuntimeInconsistency") => SubObs::NotReached,
                 Some(code) => SubObs::Failed(Obs::Err(code.to_string())),
@@ -333,6 +357,8 @@ fn obs_of(o: &OpRec<'_>) -> Obs {
         mzxid: d.mzxid,
         exists: d.exists,
         children: d.children.clone(),
+        // A recorded Stat (its version is there) with no owner: owner 0.
+        owner: d.owner.or(d.version.map(|_| 0)),
     }
 }
 
@@ -399,7 +425,10 @@ impl Model {
             }
         }
         let mut dets: BTreeMap<Key, Vec<Det>> = BTreeMap::new();
+        // Per object, the unknown ops on it (one part each, at index 0).
         let mut unks: BTreeMap<Key, Vec<Unk>> = BTreeMap::new();
+        // The objects of each unknown multi: replayed together.
+        let mut links: Vec<Vec<Key>> = Vec::new();
         let mut unmodelled: BTreeSet<String> = BTreeSet::new();
         let mut unchecked_children = 0usize;
         let mut closed: BTreeSet<i64> = BTreeSet::new();
@@ -509,6 +538,7 @@ impl Model {
             if o.is_determinate() {
                 model.determinate += 1;
                 let det = Det {
+                    key: 0,
                     zxid: o.zxid().unwrap_or(0),
                     write: o.op().is_write(),
                     mop: MOp::GetData,
@@ -530,10 +560,13 @@ impl Model {
                     (Some(a), Some(b)) => Some(a.min(*b)),
                     (a, b) => a.or(b.copied()),
                 };
+                if o.op() == OpName::Multi && targets.len() > 1 {
+                    links.push(targets.iter().map(|(k, _)| k.clone()).collect());
+                }
                 for (k, mop) in targets {
                     unks.entry(k).or_default().push(Unk {
                         id: o.id(),
-                        mop,
+                        parts: vec![(0, mop)],
                         session: o.session(),
                         after: tl.max_done_before(o.invoke_us()),
                         before,
@@ -562,7 +595,7 @@ impl Model {
             for p in &eph_paths {
                 unks.entry(Key::Node(p.clone())).or_default().push(Unk {
                     id: next_id,
-                    mop: MOp::SessionEnd { session: s },
+                    parts: vec![(0, MOp::SessionEnd { session: s })],
                     session: s,
                     after,
                     before: tl.min_write_after(e.t_us),
@@ -583,7 +616,7 @@ impl Model {
             for p in &eph_paths {
                 unks.entry(Key::Node(p.clone())).or_default().push(Unk {
                     id: next_id,
-                    mop: MOp::SessionEnd { session: *s },
+                    parts: vec![(0, MOp::SessionEnd { session: *s })],
                     session: *s,
                     after,
                     before: None,
@@ -604,22 +637,66 @@ impl Model {
                 "{unchecked_children} getChildren replies on parents without sequential children were not checked"
             ));
         }
-        let mut unnamed = 0usize;
-        for (key, mut list) in dets {
-            match &key {
-                Key::Children(p) if unmodelled.contains(p) => continue,
-                // A child of a sequential parent that no answered create
-                // named (created by an unknown sequential create).
-                Key::Node(p) if seq_parents.contains(parent(p)) && !seq_created.contains(p) => {
-                    unnamed += 1;
-                    continue;
+        // Objects not modelled: children of a parent where non-sequential
+        // children come and go, and sequential znodes no answered create
+        // named (created by an unknown sequential create).
+        let excluded = |k: &Key| match k {
+            Key::Children(p) => unmodelled.contains(p),
+            Key::Node(p) => seq_parents.contains(parent(p)) && !seq_created.contains(p),
+        };
+        let unnamed = dets
+            .keys()
+            .filter(|k| matches!(k, Key::Node(_)) && excluded(k))
+            .count();
+        let groups = groups(
+            dets.keys().filter(|k| !excluded(k)).cloned().collect(),
+            links
+                .into_iter()
+                .map(|l| l.into_iter().filter(|k| !excluded(k)).collect())
+                .collect(),
+        );
+        let mut merged = 0usize;
+        for keys in groups {
+            let mut list: Vec<Det> = Vec::new();
+            let mut pend: BTreeMap<u64, Unk> = BTreeMap::new();
+            for (i, k) in keys.iter().enumerate() {
+                list.extend(
+                    dets.remove(k)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|d| Det { key: i, ..d }),
+                );
+                for u in unks.remove(k).unwrap_or_default() {
+                    let parts = u.parts.into_iter().map(|(_, m)| (i, m));
+                    match pend.entry(u.id) {
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert(Unk {
+                                parts: parts.collect(),
+                                ..u
+                            });
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut e) => {
+                            e.get_mut().parts.extend(parts)
+                        }
+                    }
                 }
-                _ => {}
             }
-            model.objects += 1;
-            list.sort_by_key(|d| (d.zxid, !d.write));
-            let u = unks.remove(&key).unwrap_or_default();
-            model.replay(&key, &list, u);
+            if list.is_empty() {
+                continue;
+            }
+            model.objects += keys.len();
+            if keys.len() > 1 {
+                merged += 1;
+            }
+            // In zxid order, writes before reads at one zxid, and the parts
+            // of one operation together.
+            list.sort_by_key(|d| (d.zxid, !d.write, d.id));
+            model.replay(&keys, &list, pend.into_values().collect());
+        }
+        if merged > 0 {
+            model.notes.push(format!(
+                "{merged} groups of znodes replayed together: unknown multis span them (all-or-nothing)"
+            ));
         }
         if unnamed > 0 {
             model.notes.push(format!(
@@ -629,11 +706,22 @@ impl Model {
         model
     }
 
-    fn replay(&mut self, key: &Key, dets: &[Det], unks: Vec<Unk>) {
-        let init = match key {
-            Key::Node(_) => St::Node(None),
-            Key::Children(_) => St::Kids(None),
-        };
+    /// Replay one group of objects (one object, unless unknown multis
+    /// span several): `dets` sorted by zxid, `unks` with parts indexed
+    /// into `keys`.
+    fn replay(&mut self, keys: &[Key], dets: &[Det], unks: Vec<Unk>) {
+        let init = keys
+            .iter()
+            .map(|k| match k {
+                Key::Node(_) => St::Node(None),
+                Key::Children(_) => St::Kids(None),
+            })
+            .collect();
+        let group = keys
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" + ");
         let mut worlds: BTreeSet<World> = BTreeSet::new();
         worlds.insert(World {
             st: init,
@@ -642,12 +730,19 @@ impl Model {
         });
         let mut pending: Vec<Unk> = unks;
         for (i, d) in dets.iter().enumerate() {
+            let key = &keys[d.key];
             // 1. Let pending unknown ops take effect before this event
-            //    (including those whose window closes at or before it).
+            //    (including those whose window closes at or before it),
+            //    if it is the first at its zxid: one applied after an event
+            //    at zxid z has a zxid above z, so it cannot come before
+            //    another event at z (the state a read at z sees is the
+            //    state after txn z; a multi's or a close's parts on several
+            //    objects happen together).
+            let first_at_zxid = i == 0 || dets[i - 1].zxid < d.zxid;
             let avail: Vec<&Unk> = pending.iter().filter(|u| u.after < d.zxid).collect();
-            if !avail.is_empty() && !expand(&mut worlds, &avail) {
+            if first_at_zxid && !avail.is_empty() && !expand(&mut worlds, &avail) {
                 self.inconclusive.push(format!(
-                    "{key}: more than {WORLDS_MAX} possible worlds before {}",
+                    "{group}: more than {WORLDS_MAX} possible worlds before {}",
                     d.desc
                 ));
                 return;
@@ -663,8 +758,8 @@ impl Model {
                     .into_iter()
                     .map(|mut w| {
                         if u.forced && !w.applied.contains(&u.id) {
-                            if let Ok(st) = step(&w.st, &u.mop, None, None) {
-                                if let MOp::SessionEnd { session } = u.mop {
+                            if let Some(st) = apply_unknown(&w.st, u) {
+                                if let Some(session) = ends(u) {
                                     if st != w.st {
                                         w.ended.insert(session);
                                     }
@@ -686,15 +781,15 @@ impl Model {
                     why.insert(format!("session 0x{:x} had ended", d.session as u64));
                     continue;
                 }
-                match step(&w.st, &d.mop, Some(d.zxid), Some(&d.obs)) {
+                match step(&w.st[d.key], &d.mop, Some(d.zxid), Some(&d.obs)) {
                     Ok(st) => {
                         let mut w2 = w.clone();
                         if let MOp::SessionEnd { session } = d.mop {
-                            if st != w.st {
+                            if st != w.st[d.key] {
                                 w2.ended.insert(session);
                             }
                         }
-                        w2.st = st;
+                        w2.st[d.key] = st;
                         next.insert(w2);
                     }
                     Err(e) => {
@@ -721,7 +816,7 @@ impl Model {
                 let prior = dets[..i]
                     .iter()
                     .rev()
-                    .filter(|p| p.write)
+                    .filter(|p| p.write && p.id != d.id)
                     .take(WITNESS_WRITES);
                 let unknown = pending
                     .iter()
@@ -736,6 +831,55 @@ impl Model {
             worlds = next;
         }
     }
+}
+
+/// The groups of objects replayed together: each object alone, except
+/// that the objects of one unknown multi go together (transitively).
+/// Each group's objects are sorted; groups come in order of their first.
+fn groups(objects: BTreeSet<Key>, links: Vec<Vec<Key>>) -> Vec<Vec<Key>> {
+    let all: BTreeSet<Key> = objects
+        .into_iter()
+        .chain(links.iter().flatten().cloned())
+        .collect();
+    let ix: BTreeMap<&Key, usize> = all.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let mut up: Vec<usize> = (0..all.len()).collect();
+    fn root(up: &mut [usize], mut i: usize) -> usize {
+        while up[i] != i {
+            up[i] = up[up[i]];
+            i = up[i];
+        }
+        i
+    }
+    for l in &links {
+        for pair in l.windows(2) {
+            let (a, b) = (root(&mut up, ix[&pair[0]]), root(&mut up, ix[&pair[1]]));
+            up[a.max(b)] = a.min(b);
+        }
+    }
+    let mut out: BTreeMap<usize, Vec<Key>> = BTreeMap::new();
+    for (i, k) in all.iter().enumerate() {
+        out.entry(root(&mut up, i)).or_default().push(k.clone());
+    }
+    out.into_values().collect()
+}
+
+/// The session an unknown op ends, if it is a session end.
+fn ends(u: &Unk) -> Option<i64> {
+    match u.parts.first() {
+        Some((_, MOp::SessionEnd { session })) => Some(*session),
+        _ => None,
+    }
+}
+
+/// An unknown op's effect on a world's objects: all its parts, or `None`
+/// when one of them would fail (then it changes nothing, as if it had not
+/// happened: a failed multi is rolled back).
+fn apply_unknown(st: &[St], u: &Unk) -> Option<Vec<St>> {
+    let mut next = st.to_vec();
+    for (k, mop) in &u.parts {
+        next[*k] = step(&next[*k], mop, None, None).ok()?;
+    }
+    Some(next)
 }
 
 /// Close `worlds` under applying any available unknown op once. False if
@@ -761,17 +905,18 @@ fn expand(worlds: &mut BTreeSet<World>, avail: &[&Unk]) -> bool {
                 if w.applied.contains(&u.id) || w.ended.contains(&u.session) || overtaken(w, u) {
                     continue;
                 }
-                let Ok(st) = step(&w.st, &u.mop, None, None) else {
+                let Some(st) = apply_unknown(&w.st, u) else {
                     continue;
                 };
-                if st == w.st && matches!(u.mop, MOp::SessionEnd { .. }) {
+                let end = ends(u);
+                if st == w.st && end.is_some() {
                     // Ending a session that owns nothing here changes nothing.
                     continue;
                 }
                 let mut w2 = w.clone();
                 w2.st = st;
                 w2.applied.insert(u.id);
-                if let MOp::SessionEnd { session } = u.mop {
+                if let Some(session) = end {
                     w2.ended.insert(session);
                 }
                 if worlds.insert(w2.clone()) {
@@ -825,6 +970,28 @@ fn check_mzxid(obs: Option<&Obs>, zxid: Option<i64>) -> Result<(), String> {
     Ok(())
 }
 
+/// A create's reply Stat (Create2, or a multi's create sub-result), where
+/// the history recorded it: a new node is at version 0, owned by the
+/// creating session if ephemeral (else 0).
+fn check_created_stat(obs: Option<&Obs>, owner: i64) -> Result<(), String> {
+    let Some(Obs::Ok {
+        version, owner: o, ..
+    }) = obs
+    else {
+        return Ok(());
+    };
+    if version.is_some_and(|v| v != 0) {
+        return Err("a new node at version 0".into());
+    }
+    if o.is_some_and(|o| o != owner) {
+        return Err(format!(
+            "a new node with ephemeralOwner 0x{:x}",
+            owner as u64
+        ));
+    }
+    Ok(())
+}
+
 fn step_node(
     n: Option<&NodeSt>,
     mop: &MOp,
@@ -837,6 +1004,7 @@ fn step_node(
         MOp::Create { value, owner } => match (n, err) {
             (None, None) => {
                 check_mzxid(obs, zxid)?;
+                check_created_stat(obs, *owner)?;
                 Ok(Some(NodeSt {
                     value: value.clone(),
                     version: 0,
@@ -1244,6 +1412,11 @@ mod tests {
             "{base}\n6 ok 2 0x2 3 zxid=3 value=b version=2 mzxid=3"
         ));
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        // Nor between two reads at one zxid: both see the state after txn 2.
+        let r = lin(&format!(
+            "{base}\n6 ok 2 0x2 3 zxid=2 value=a version=0 mzxid=1\n7 invoke 3 0x3 4 get_data /k\n8 ok 3 0x3 4 zxid=2 value=b version=1"
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
     }
 
     #[test]
@@ -1402,6 +1575,135 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
         // Sub-results carry the multi's zxid.
         let r = lin_x(&MULTI.replace(r#"{"version":1,"mzxid":3}"#, r#"{"version":1,"mzxid":2}"#));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+    }
+
+    /// /b exists at version 0; client 1's multi (create /a, set /b) times
+    /// out; client 2 then reads /a, then /b.
+    const UNKNOWN_MULTI: &str = r#"
+        1 invoke client=1 session=0x1 op_id=1 op=create path=/b value=b0
+        2 ok client=1 session=0x1 op_id=1 zxid=1 mzxid=1 version=0
+        3 invoke client=1 session=0x1 op_id=2 op=multi ops=[{"op":"create","path":"/a","value":"a0"},{"op":"set_data","path":"/b","value":"b1","version":0}]
+        4 info client=1 session=0x1 op_id=2 error=timeout
+        5 invoke client=2 session=0x2 op_id=3 op=get_data path=/a
+    "#;
+
+    fn unknown_multi(read_a: &str, read_b: &str) -> CheckResult {
+        lin_x(&format!(
+            "{UNKNOWN_MULTI}\n6 ok client=2 session=0x2 op_id=3 {read_a}\n7 invoke client=2 session=0x2 op_id=4 op=get_data path=/b\n8 ok client=2 session=0x2 op_id=4 {read_b}"
+        ))
+    }
+
+    #[test]
+    fn unknown_multi_happened_entirely_or_not_at_all() {
+        // Happened: both of its effects show.
+        let r = unknown_multi("zxid=2 value=a0 version=0", "zxid=2 value=b1 version=1");
+        assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+        // Did not happen (yet): neither shows.
+        let r = lin_x(&format!(
+            "{UNKNOWN_MULTI}\n6 fail client=2 session=0x2 op_id=3 zxid=1 error=NoNode\n7 invoke client=2 session=0x2 op_id=4 op=get_data path=/b\n8 ok client=2 session=0x2 op_id=4 zxid=1 value=b0 version=0 mzxid=1"
+        ));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+        // Half of it: /a was created at zxid 2 but /b was not set by then.
+        let r = unknown_multi(
+            "zxid=2 value=a0 version=0",
+            "zxid=2 value=b0 version=0 mzxid=1",
+        );
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        assert!(r.violations[0].contains("znode /b"), "{r:#?}");
+        // Nor the other half: /b set at zxid 2 and /a absent then.
+        let r = lin_x(&format!(
+            "{UNKNOWN_MULTI}\n6 fail client=2 session=0x2 op_id=3 zxid=2 error=NoNode\n7 invoke client=2 session=0x2 op_id=4 op=get_data path=/b\n8 ok client=2 session=0x2 op_id=4 zxid=2 value=b1 version=1"
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        assert!(
+            r.notes.iter().any(|n| n.contains("replayed together")),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn unknown_multi_that_cannot_succeed_changes_nothing() {
+        // The multi checks /j (which never exists) and deletes /k: it
+        // cannot have succeeded, so /k was never deleted and the second
+        // create of /k must fail.
+        let base = r#"
+            1 invoke client=1 session=0x1 op_id=1 op=multi ops=[{"op":"check","path":"/j","version":0},{"op":"delete","path":"/k","version":-1}]
+            2 invoke client=2 session=0x2 op_id=2 op=create path=/k value=v2
+            3 info client=1 session=0x1 op_id=1 error=timeout
+            4 ok client=2 session=0x2 op_id=2 zxid=2 version=0 mzxid=2
+            5 invoke client=2 session=0x2 op_id=3 op=create path=/k value=v3
+        "#;
+        let r = lin_x(&format!(
+            "{base}\n6 fail client=2 session=0x2 op_id=3 zxid=3 error=NodeExists"
+        ));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+        let r = lin_x(&format!(
+            "{base}\n6 ok client=2 session=0x2 op_id=3 zxid=3 version=0 mzxid=3"
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        // With /j at version 0 it could have: then the create may succeed.
+        let with_j = base.replace(
+            "1 invoke client=1",
+            "0.5 invoke client=3 session=0x3 op_id=9 op=create path=/j value=j\n0.6 ok client=3 session=0x3 op_id=9 zxid=1 version=0 mzxid=1\n1 invoke client=1",
+        );
+        let r = lin_x(&format!(
+            "{with_j}\n6 ok client=2 session=0x2 op_id=3 zxid=4 version=0 mzxid=4"
+        ));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+    }
+
+    #[test]
+    fn create_reply_stat_is_checked() {
+        // GOOD's first create, with its Stat recorded.
+        let good = GOOD.replace(
+            "2 ok 1 0x1 1 zxid=5 mzxid=5",
+            "2 ok 1 0x1 1 zxid=5 mzxid=5 version=0",
+        );
+        assert_eq!(lin(&good).verdict, Verdict::Pass);
+        // A new node is at version 0.
+        let r = lin(&good.replace("zxid=5 mzxid=5 version=0", "zxid=5 mzxid=5 version=1"));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        assert!(r.violations[0].contains("version 0"), "{r:#?}");
+        // A persistent node has no owner.
+        let r = lin(&good.replace(
+            "zxid=5 mzxid=5 version=0",
+            "zxid=5 mzxid=5 version=0 owner=0x1",
+        ));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        // An ephemeral one is owned by its creator (a recorded Stat without
+        // an owner says 0).
+        let eph = "
+            1 invoke 1 0x1 1 create_ephemeral /e value=a
+            2 ok 1 0x1 1 zxid=1 mzxid=1 version=0 owner=0x1
+        ";
+        assert_eq!(lin(eph).verdict, Verdict::Pass);
+        for bad in ["version=0 owner=0x2", "version=0"] {
+            let r = lin(&eph.replace("version=0 owner=0x1", bad));
+            assert_eq!(r.verdict, Verdict::Fail, "{bad}: {r:#?}");
+            assert!(r.violations[0].contains("ephemeralOwner 0x1"), "{r:#?}");
+        }
+        // (Without a recorded Stat there is nothing to check.)
+        assert_eq!(
+            lin(&eph.replace(" version=0 owner=0x1", "")).verdict,
+            Verdict::Pass
+        );
+        // A sequential create's node too.
+        let seq = "
+            1 invoke 0 0x9 1 create /s
+            2 ok 0 0x9 1 zxid=1 mzxid=1 version=0
+            3 invoke 1 0x1 2 create_ephemeral_sequential /s/n-
+            4 ok 1 0x1 2 zxid=2 mzxid=2 path=/s/n-0000000000 version=0 owner=0x1
+        ";
+        assert_eq!(lin(seq).verdict, Verdict::Pass);
+        let r = lin(&seq.replace("n-0000000000 version=0", "n-0000000000 version=3"));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+        // A multi's create sub-result (Create2) as well.
+        assert_eq!(lin_x(MULTI).verdict, Verdict::Pass);
+        let r = lin_x(&MULTI.replace(
+            r#"{"path":"/a","version":0,"mzxid":3}"#,
+            r#"{"path":"/a","version":1,"mzxid":3}"#,
+        ));
         assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
     }
 
