@@ -111,8 +111,16 @@ pub async fn run(
     tracing::info!(zxid = rec.tree.last_zxid(), "recovered");
     let log = TxnLog::open(disk.clone(), &dirs.log, rec.tree.last_zxid())
         .context("opening the transaction log")?;
-    let start_ms = clock.now_ms();
-    let server = Server::new(server_config(&cfg), start_ms, rec.tree, rec.sessions);
+    // Sessions are timed on the monotonic clock (from 0 at start-up); the
+    // wall clock only stamps znodes and seeds session ids, as in ZooKeeper.
+    let started = tokio::time::Instant::now();
+    let server = Server::new_at(
+        server_config(&cfg),
+        0,
+        clock.now_ms(),
+        rec.tree,
+        rec.sessions,
+    );
     let addr = std::net::SocketAddr::new(cfg.client_port_address, cfg.client_port);
     let listener = TcpListener::bind(addr)
         .await
@@ -141,7 +149,7 @@ pub async fn run(
         disk_tx,
         clock,
         cfg,
-        start_ms,
+        started,
     };
     lp.run(ev_rx).await
 }
@@ -274,6 +282,15 @@ fn write_batch(
     Ok(last)
 }
 
+/// The two times every input is stamped with.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    /// Milliseconds since start-up, monotonic.
+    mono: i64,
+    /// This node's wall clock.
+    wall: i64,
+}
+
 struct Loop {
     server: Server,
     conns: BTreeMap<ConnId, ConnHandle>,
@@ -281,13 +298,16 @@ struct Loop {
     disk_tx: mpsc::UnboundedSender<DiskCmd>,
     clock: Arc<dyn Clock>,
     cfg: Config,
-    start_ms: i64,
+    started: tokio::time::Instant,
 }
 
 impl Loop {
     async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> anyhow::Result<()> {
         while let Some(ev) = rx.recv().await {
-            let now = self.clock.now_ms();
+            let now = Now {
+                mono: self.started.elapsed().as_millis() as i64,
+                wall: self.clock.now_ms(),
+            };
             match ev {
                 Event::Accepted { conn, ip, handle } => {
                     let n = self.per_ip.entry(ip.clone()).or_default();
@@ -319,8 +339,8 @@ impl Loop {
         Ok(())
     }
 
-    fn step(&mut self, now: i64, input: Input) {
-        for eff in self.server.handle(now, input) {
+    fn step(&mut self, now: Now, input: Input) {
+        for eff in self.server.handle_at(now.mono, now.wall, input) {
             self.execute(eff);
         }
     }
@@ -354,7 +374,7 @@ impl Loop {
 
     fn four_letter(
         &mut self,
-        now: i64,
+        now: Now,
         cmd: &[u8; 4],
         asker: std::net::SocketAddr,
     ) -> Option<String> {
@@ -370,14 +390,14 @@ impl Loop {
             addr: fourlw::java_addr(&asker),
             interest_ops: 0,
             received: 1,
-            established_ms: now,
+            established_ms: now.wall,
             ..Default::default()
         });
         snap.num_alive_connections += 1;
         fourlw::answer(cmd, wl, &snap)
     }
 
-    fn snapshot_for_4lw(&self, now: i64) -> fourlw::ServerSnapshot {
+    fn snapshot_for_4lw(&self, now: Now) -> fourlw::ServerSnapshot {
         let s = &self.server;
         let tree = s.tree();
         let connections = s
@@ -424,7 +444,7 @@ impl Loop {
             ephemerals_count: tree.ephemerals().values().map(|v| v.len() as u64).sum(),
             approximate_data_size: tree.approximate_data_size(),
             global_sessions: s.sessions().len() as u64,
-            uptime_ms: (now - self.start_ms).max(0) as u64,
+            uptime_ms: now.mono.max(0) as u64,
             connections,
             data_watches: s
                 .watches()
@@ -438,7 +458,8 @@ impl Loop {
                 .map(|x| fourlw::SessionInfo {
                     id: x.id,
                     timeout_ms: x.timeout_ms,
-                    expire_at_ms: x.deadline_ms,
+                    // Deadlines are monotonic; dump prints wall-clock dates.
+                    expire_at_ms: x.deadline_ms - now.mono + now.wall,
                 })
                 .collect(),
             ephemerals: tree

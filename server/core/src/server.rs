@@ -240,7 +240,11 @@ pub struct Server {
     session_conn: BTreeMap<i64, ConnId>,
     inflight: VecDeque<InFlight>,
     next_zxid: i64,
+    /// Monotonic time: session deadlines, latency, the reaper's interval.
     now_ms: i64,
+    /// Wall-clock time: znode ctime/mtime (txn time), TTL expiry, what the
+    /// four-letter words print. A skewed wall clock must not expire sessions.
+    wall_ms: i64,
     since_snapshot: u64,
     last_reap_ms: i64,
     pub stats: ServerStats,
@@ -262,14 +266,27 @@ fn rec_bytes<R: Record>(r: &R) -> Vec<u8> {
 }
 
 impl Server {
-    /// A server over a recovered (or fresh) tree and session table.
+    /// A server over a recovered (or fresh) tree and session table, with one
+    /// time used as both monotonic and wall-clock time.
     pub fn new(
         cfg: ServerConfig,
         now_ms: i64,
         tree: DataTree,
         sessions: Vec<(i64, i32)>,
     ) -> Server {
-        let mut tracker = SessionTracker::new(now_ms, cfg.server_id, cfg.tick_ms);
+        Server::new_at(cfg, now_ms, now_ms, tree, sessions)
+    }
+
+    /// A server starting at monotonic time `now_ms` and wall-clock time
+    /// `wall_ms` (session ids are seeded from the wall clock, as ZooKeeper's).
+    pub fn new_at(
+        cfg: ServerConfig,
+        now_ms: i64,
+        wall_ms: i64,
+        tree: DataTree,
+        sessions: Vec<(i64, i32)>,
+    ) -> Server {
+        let mut tracker = SessionTracker::new(wall_ms, cfg.server_id, cfg.tick_ms);
         for (id, timeout) in sessions {
             tracker.add(id, timeout, now_ms);
         }
@@ -285,6 +302,7 @@ impl Server {
             inflight: VecDeque::new(),
             next_zxid,
             now_ms,
+            wall_ms,
             since_snapshot: 0,
             last_reap_ms: now_ms,
             stats: ServerStats::default(),
@@ -330,15 +348,28 @@ impl Server {
             .collect()
     }
 
+    /// The monotonic time of the last input (session deadlines use it).
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
     pub fn session_of(&self, conn: ConnId) -> Option<i64> {
         self.conns.get(&conn).and_then(|c| c.session)
     }
 
-    /// Handle one input at time `now_ms`; returns the effects in order.
+    /// Handle one input at time `now_ms`, used as both the monotonic and the
+    /// wall-clock time; returns the effects in order.
     pub fn handle(&mut self, now_ms: i64, input: Input) -> Vec<Effect> {
-        if now_ms > self.now_ms {
-            self.now_ms = now_ms;
+        self.handle_at(now_ms, now_ms, input)
+    }
+
+    /// Handle one input at monotonic time `mono_ms` and wall-clock time
+    /// `wall_ms` (which may jump or be skewed); returns the effects in order.
+    pub fn handle_at(&mut self, mono_ms: i64, wall_ms: i64, input: Input) -> Vec<Effect> {
+        if mono_ms > self.now_ms {
+            self.now_ms = mono_ms;
         }
+        self.wall_ms = wall_ms;
         match input {
             Input::Connected { conn, ip } => self.on_connected(conn, ip),
             Input::Frame { conn, bytes } => self.on_frame(conn, bytes),
@@ -352,7 +383,7 @@ impl Server {
     fn send(&mut self, conn: ConnId, f: Vec<u8>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.sent += 1;
-            c.stats.last_response_ms = self.now_ms;
+            c.stats.last_response_ms = self.wall_ms;
             self.stats.packets_sent += 1;
             self.out.push(Effect::Send { conn, frame: f });
         }
@@ -411,7 +442,7 @@ impl Server {
                 buffered: VecDeque::new(),
                 paused: false,
                 stats: ConnStats {
-                    established_ms: self.now_ms,
+                    established_ms: self.wall_ms,
                     ..Default::default()
                 },
             },
@@ -525,7 +556,7 @@ impl Server {
                 session_id: session,
                 cxid,
                 zxid,
-                time_ms: self.now_ms,
+                time_ms: self.wall_ms,
                 op: txn.op(),
             },
             txn,
@@ -1182,7 +1213,7 @@ impl Server {
         for p in self.tree.ttls() {
             let n = &self.tree.get(p).expect("indexed");
             if let crate::tree::OwnerKind::Ttl(ttl) = crate::tree::owner_kind(n.ephemeral_owner) {
-                if n.children.is_empty() && self.now_ms - n.mtime > ttl {
+                if n.children.is_empty() && self.wall_ms - n.mtime > ttl {
                     victims.push(p.clone());
                 }
             }
