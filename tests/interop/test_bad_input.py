@@ -226,7 +226,12 @@ def test_frame_at_limit_is_accepted(sess, raw_root):
     c = RawConn()
     try:
         c.handshake()
-        c.send_frame(i32(78) + i32(OP_SETDATA) + setdata_body(p, b"z" * (MAX_FRAME + 1 - overhead)))
+        try:
+            c.send_frame(i32(78) + i32(OP_SETDATA) + setdata_body(p, b"z" * (MAX_FRAME + 1 - overhead)))
+        except (ConnectionResetError, BrokenPipeError):
+            # The server may close on reading the length, before the client
+            # has finished sending the body: that is the expected outcome.
+            return
         assert_closed(c, "a frame of 0x100000 bytes")
     finally:
         c.close()
