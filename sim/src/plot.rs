@@ -197,6 +197,37 @@ fn backdrop<Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
+/// A chart over simulated time with a linear y axis from 0 to `ymax`, its
+/// mesh drawn, fault windows shaded and tagged.
+fn time_chart<'a, 'b>(
+    root: &'a Area<'b>,
+    d: &Data<'_>,
+    caption: &str,
+    y_desc: &str,
+    ymax: f64,
+) -> Result<Chart<'a, 'b, RangedCoordf64>, String> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, CAPTION)
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(Y_AREA)
+        .build_cartesian_2d(0f64..d.end_s, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated time (s)")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(BLACK.mix(0.04))
+        .draw()
+        .map_err(err)?;
+    backdrop(&mut chart, d, 0.0, ymax)?;
+    fault_tags(&mut chart, d, ymax * 0.97)?;
+    Ok(chart)
+}
+
 /// Small "#id" tags for the fault windows, at the top of a chart.
 fn fault_tags<Y: Ranged<ValueType = f64>>(
     chart: &mut Chart<'_, '_, Y>,
@@ -591,28 +622,13 @@ pub fn throughput(d: &Data<'_>) -> Result<String, String> {
     let total = rate(&sums);
     let ymax = total.iter().copied().fold(1.0f64, f64::max) * 1.25;
     svg(340, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Throughput (completions per 1 s of simulated time)",
-                CAPTION,
-            )
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(Y_AREA)
-            .build_cartesian_2d(0f64..d.end_s, 0f64..ymax)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated time (s)")
-            .y_desc("completions per s")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(BLACK.mix(0.04))
-            .draw()
-            .map_err(err)?;
-        backdrop(&mut chart, d, 0.0, ymax)?;
-        fault_tags(&mut chart, d, ymax * 0.97)?;
+        let mut chart = time_chart(
+            root,
+            d,
+            "Throughput (completions per 1 s of simulated time)",
+            "completions per s",
+            ymax,
+        )?;
         let step = |v: &[f64]| -> Vec<(f64, f64)> {
             let mut out = Vec::with_capacity(2 * v.len());
             for (i, c) in v.iter().enumerate() {
@@ -683,28 +699,13 @@ pub fn zxid(d: &Data<'_>) -> Result<String, String> {
         .fold(1.0f64, f64::max)
         * 1.12;
     svg(380, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Last-applied zxid per server (srvr \"Zxid\", sampled every 200 ms) and the largest reply zxid seen by clients",
-                CAPTION,
-            )
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(Y_AREA)
-            .build_cartesian_2d(0f64..d.end_s, 0f64..ymax)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated time (s)")
-            .y_desc("zxid counter (low 32 bits)")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(BLACK.mix(0.04))
-            .draw()
-            .map_err(err)?;
-        backdrop(&mut chart, d, 0.0, ymax)?;
-        fault_tags(&mut chart, d, ymax * 0.97)?;
+        let mut chart = time_chart(
+            root,
+            d,
+            "Last-applied zxid per server (srvr \"Zxid\", sampled every 200 ms) and the largest reply zxid seen by clients",
+            "zxid counter (low 32 bits)",
+            ymax,
+        )?;
         for s in 1..=d.servers {
             let c = SERVER_COLORS[(s as usize - 1) % SERVER_COLORS.len()];
             // Contiguous answered runs become one step line each.
