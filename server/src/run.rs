@@ -97,12 +97,44 @@ pub fn recover(disk: &dyn Disk, dirs: &Dirs) -> anyhow::Result<zkcore::recovery:
     zkcore::recovery::recover(disk, &dirs.snap, &dirs.log).context("recovering data")
 }
 
-/// Run a standalone server until a fatal error.
+/// What one server looks like from outside, refreshed after every input.
+/// The simulator reads it to target "leader"/"follower" faults, to draw the
+/// role/epoch timeline, and to check that replicas agree on a tree digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// "standalone", "leader", "follower" or "looking".
+    pub role: &'static str,
+    /// The epoch this server is in (its currentEpoch; 0 when standalone).
+    pub epoch: u64,
+    /// The last transaction applied to the tree.
+    pub last_zxid: i64,
+    /// [`DataTree::digest`] of the applied tree.
+    pub digest: u64,
+    /// Whether client requests are being served.
+    pub serving: bool,
+}
+
+/// Status of every server of a simulation, by server id.
+pub type StatusBoard = Arc<std::sync::Mutex<BTreeMap<u64, NodeStatus>>>;
+
+/// Run a server until a fatal error.
 pub async fn run(
     cfg: Config,
     disk: Arc<dyn Disk>,
     dirs: Dirs,
     clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    run_with_status(cfg, disk, dirs, clock, None).await
+}
+
+/// [`run`], publishing this server's [`NodeStatus`] on `board` (under its
+/// server id, 1 when standalone) after every input.
+pub async fn run_with_status(
+    cfg: Config,
+    disk: Arc<dyn Disk>,
+    dirs: Dirs,
+    clock: Arc<dyn Clock>,
+    board: Option<StatusBoard>,
 ) -> anyhow::Result<()> {
     let rec = recover(&*disk, &dirs)?;
     if let Some(t) = &rec.torn {
@@ -150,7 +182,15 @@ pub async fn run(
         clock,
         cfg,
         started,
+        board,
     };
+    if let Some(b) = &lp.board {
+        // A restarted node computes its digest afresh.
+        b.lock()
+            .expect("status board")
+            .remove(&lp.cfg.server_id.unwrap_or(1));
+    }
+    lp.publish();
     lp.run(ev_rx).await
 }
 
@@ -299,6 +339,7 @@ struct Loop {
     clock: Arc<dyn Clock>,
     cfg: Config,
     started: tokio::time::Instant,
+    board: Option<StatusBoard>,
 }
 
 impl Loop {
@@ -343,6 +384,29 @@ impl Loop {
         for eff in self.server.handle_at(now.mono, now.wall, input) {
             self.execute(eff);
         }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let Some(board) = &self.board else { return };
+        let tree = self.server.tree();
+        let id = self.cfg.server_id.unwrap_or(1);
+        let mut b = board.lock().expect("status board");
+        let old = b.get(&id);
+        // The digest walks the whole tree: recompute it only when the tree
+        // changed.
+        let digest = match old {
+            Some(o) if o.last_zxid == tree.last_zxid() => o.digest,
+            _ => tree.digest(),
+        };
+        let status = NodeStatus {
+            role: "standalone",
+            epoch: 0,
+            last_zxid: tree.last_zxid(),
+            digest,
+            serving: true,
+        };
+        b.insert(id, status);
     }
 
     fn execute(&mut self, eff: Effect) {
