@@ -10,4 +10,5 @@ pub mod config;
 pub mod fourlw;
 pub mod fsdisk;
 pub mod net;
+pub mod peer;
 pub mod run;

@@ -22,8 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use zkcore::disk::Disk;
 use zkcore::server::{Effect, Input, Server, ServerConfig};
-use zkcore::storage::{self, NodeRecord, SnapshotData, TxnLog};
-use zkcore::tree::DataTree;
+use zkcore::storage::{self, SnapshotData, TxnLog};
+use zkcore::zab::{EnsembleConfig, EpochFile, ZabRecovered};
 use zkcore::ConnId;
 
 /// Everything that reaches the event loop.
@@ -51,6 +51,9 @@ pub enum Event {
 enum DiskCmd {
     Append(Vec<jute::TxnRecord>),
     Snapshot(SnapshotData),
+    Epoch(EpochFile, u64),
+    Truncate(i64),
+    Install(Box<SnapshotData>),
 }
 
 /// Where the server keeps its files, as paths for the [`Disk`].
@@ -63,7 +66,7 @@ pub struct Dirs {
 /// Map zoo.cfg onto the core's settings.
 pub fn server_config(cfg: &Config) -> ServerConfig {
     ServerConfig {
-        server_id: 1,
+        server_id: cfg.server_id.filter(|_| cfg.is_quorum()).unwrap_or(1) as u8,
         tick_ms: cfg.tick_ms as i64,
         min_session_timeout_ms: cfg.min_session_timeout_ms as i32,
         max_session_timeout_ms: cfg.max_session_timeout_ms as i32,
@@ -74,10 +77,90 @@ pub fn server_config(cfg: &Config) -> ServerConfig {
         reconfig_enabled: cfg.reconfig_enabled,
         max_cnxn_outstanding: cfg.max_cnxn_outstanding as usize,
         container_check_interval_ms: 60_000,
+        ensemble: ensemble_config(cfg),
         #[cfg(madsim)]
         bugs: sim_bugs(cfg),
     }
 }
+
+/// The ensemble, if zoo.cfg asks for quorum mode (config validation has
+/// already checked myid, the limits and the server lines).
+fn ensemble_config(cfg: &Config) -> Option<EnsembleConfig> {
+    if !cfg.is_quorum() {
+        return None;
+    }
+    Some(EnsembleConfig {
+        my_id: cfg.server_id?,
+        voters: cfg
+            .servers
+            .iter()
+            .filter(|s| s.role == crate::config::PeerRole::Participant)
+            .map(|s| s.id)
+            .collect(),
+        init_limit: cfg.init_limit.unwrap_or(10),
+        sync_limit: cfg.sync_limit.unwrap_or(5),
+    })
+}
+
+/// Resolve a `server.N` host (an IP, or in the real build a name).
+fn peer_addr(host: &str, port: u16) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, port));
+    }
+    #[cfg(not(madsim))]
+    {
+        use std::net::ToSocketAddrs;
+        if let Some(a) = (host, port).to_socket_addrs()?.next() {
+            return Ok(a);
+        }
+    }
+    anyhow::bail!("cannot resolve server host {host:?}")
+}
+
+/// Start the quorum mesh: listen on our quorum port, dial the others.
+async fn start_mesh(
+    cfg: &Config,
+    events: mpsc::UnboundedSender<Event>,
+) -> anyhow::Result<Option<crate::peer::Mesh>> {
+    let Some(ens) = ensemble_config(cfg) else {
+        return Ok(None);
+    };
+    let me = cfg
+        .my_server()
+        .context("this server's id has no server.N line")?;
+    if me.role != crate::config::PeerRole::Participant {
+        anyhow::bail!("observers are not supported yet (server.{} is one)", me.id);
+    }
+    let mut listen = peer_addr(&me.host, me.quorum_port)?;
+    if cfg.quorum_listen_on_all_ips {
+        listen.set_ip(std::net::Ipv4Addr::UNSPECIFIED.into());
+    }
+    let mut peers = BTreeMap::new();
+    for s in &cfg.servers {
+        if s.id != ens.my_id && ens.voters.contains(&s.id) {
+            peers.insert(s.id, peer_addr(&s.host, s.quorum_port)?);
+        }
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mesh = crate::peer::Mesh::start(ens.my_id, listen, peers, PEER_FRAME_MAX, tx)
+        .await
+        .with_context(|| format!("binding quorum port {listen}"))?;
+    tokio::spawn(async move {
+        while let Some(crate::peer::PeerEvent::Frame { from, bytes }) = rx.recv().await {
+            if events
+                .send(Event::Input(Input::Peer { from, bytes }))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    tracing::info!(id = ens.my_id, "quorum mesh on {listen}");
+    Ok(Some(mesh))
+}
+
+/// Largest message between servers (a SNAP carries the whole tree).
+const PEER_FRAME_MAX: usize = 256 << 20;
 
 /// Simulation-only fault switches from `cfg.extra` (set by the simulator,
 /// never by a zoo.cfg in a real deployment: the real build has no such
@@ -146,13 +229,20 @@ pub async fn run_with_status(
     // Sessions are timed on the monotonic clock (from 0 at start-up); the
     // wall clock only stamps znodes and seeds session ids, as in ZooKeeper.
     let started = tokio::time::Instant::now();
-    let server = Server::new_at(
-        server_config(&cfg),
-        0,
-        clock.now_ms(),
-        rec.tree,
-        rec.sessions,
-    );
+    let sc = server_config(&cfg);
+    let ensemble = sc.ensemble.clone();
+    let mut server = Server::new_at(sc, 0, clock.now_ms(), rec.tree, rec.sessions);
+    if let Some(ens) = ensemble {
+        server.enter_ensemble(
+            ens,
+            ZabRecovered {
+                accepted_epoch: rec.accepted_epoch.unwrap_or(0),
+                current_epoch: rec.current_epoch.unwrap_or(0),
+                tail: rec.tail,
+                tail_base: rec.tail_base,
+            },
+        );
+    }
     let addr = std::net::SocketAddr::new(cfg.client_port_address, cfg.client_port);
     let listener = TcpListener::bind(addr)
         .await
@@ -165,7 +255,13 @@ pub async fn run_with_status(
         ev_tx.clone(),
         cfg.jute_max_buffer as usize,
     ));
-    tokio::spawn(ticker(ev_tx.clone(), cfg.tick_ms as u64, clock.clone()));
+    // Quorum mode ticks finer: election timers are a few hundred ms.
+    let tick_every = match cfg.is_quorum() {
+        true => (cfg.tick_ms as u64 / 2).clamp(10, 50),
+        false => (cfg.tick_ms as u64 / 2).max(10),
+    };
+    tokio::spawn(ticker(ev_tx.clone(), tick_every, clock.clone()));
+    let mesh = start_mesh(&cfg, ev_tx.clone()).await?;
     tokio::spawn(disk_task(
         log,
         disk.clone(),
@@ -174,7 +270,9 @@ pub async fn run_with_status(
         disk_rx,
         ev_tx,
     ));
+    let first = server.take_effects();
     let mut lp = Loop {
+        mesh,
         server,
         conns: BTreeMap::new(),
         per_ip: BTreeMap::new(),
@@ -189,6 +287,9 @@ pub async fn run_with_status(
         b.lock()
             .expect("status board")
             .remove(&lp.cfg.server_id.unwrap_or(1));
+    }
+    for eff in first {
+        lp.execute(eff);
     }
     lp.publish();
     lp.run(ev_rx).await
@@ -221,10 +322,10 @@ async fn accept_loop(
     }
 }
 
-/// An `Input::Tick` every half tick, unless the clock says this node's ticks
+/// An `Input::Tick` every `every_ms`, unless the clock says this node's ticks
 /// are stalled (simulation only; see [`Clock::ticks_stalled`]).
-async fn ticker(events: mpsc::UnboundedSender<Event>, tick_ms: u64, clock: Arc<dyn Clock>) {
-    let every = Duration::from_millis((tick_ms / 2).max(10));
+async fn ticker(events: mpsc::UnboundedSender<Event>, every_ms: u64, clock: Arc<dyn Clock>) {
+    let every = Duration::from_millis(every_ms);
     loop {
         tokio::time::sleep(every).await;
         if clock.ticks_stalled() {
@@ -259,15 +360,13 @@ async fn disk_task(
         .await;
         log = l;
         match res {
-            Ok(Some(zxid)) => {
-                if events
-                    .send(Event::Input(Input::Persisted { zxid }))
-                    .is_err()
-                {
-                    return;
+            Ok(done) => {
+                for input in done {
+                    if events.send(Event::Input(input)).is_err() {
+                        return;
+                    }
                 }
             }
-            Ok(None) => {}
             Err(e) => {
                 let _ = events.send(Event::Fatal(format!("{e:#}")));
                 return;
@@ -290,13 +389,17 @@ async fn off_loop<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("disk work panicked")
 }
 
+/// Execute a batch of disk commands in order; returns the completions to
+/// report, in order: `Persisted` for appends (once synced), and
+/// `EpochWritten` after everything before it is durable.
 fn write_batch(
     log: &mut TxnLog,
     disk: &dyn Disk,
     dirs: &Dirs,
     retain: usize,
     batch: Vec<DiskCmd>,
-) -> anyhow::Result<Option<i64>> {
+) -> anyhow::Result<Vec<Input>> {
+    let mut done = Vec::new();
     let mut last = None;
     for cmd in batch {
         match cmd {
@@ -314,12 +417,39 @@ fn write_batch(
                 storage::write_snapshot(disk, &dirs.snap, &data)?;
                 storage::purge(disk, &dirs.snap, &dirs.log, retain)?;
             }
+            DiskCmd::Epoch(file, epoch) => {
+                log.sync()?;
+                if let Some(zxid) = last.take() {
+                    done.push(Input::Persisted { zxid });
+                }
+                let path = format!("{}/{}", dirs.snap, file.file_name());
+                storage::write_epoch(disk, &path, epoch)?;
+                done.push(Input::EpochWritten { file, epoch });
+            }
+            DiskCmd::Truncate(zxid) => {
+                log.truncate_after(zxid)?;
+                last = last.filter(|l| *l <= zxid);
+            }
+            DiskCmd::Install(data) => {
+                // The log restarts after the snapshot; no snapshot newer
+                // than it may survive (it would shadow it at recovery).
+                log.truncate_after(-1)?;
+                last = None;
+                for (zxid, file) in storage::list_snapshots(disk, &dirs.snap)? {
+                    if zxid > data.last_zxid {
+                        disk.remove(&file)
+                            .with_context(|| format!("removing {file}"))?;
+                    }
+                }
+                storage::write_snapshot(disk, &dirs.snap, &data)?;
+            }
         }
     }
-    if last.is_some() {
+    if let Some(zxid) = last {
         log.sync()?;
+        done.push(Input::Persisted { zxid });
     }
-    Ok(last)
+    Ok(done)
 }
 
 /// The two times every input is stamped with.
@@ -332,6 +462,7 @@ struct Now {
 }
 
 struct Loop {
+    mesh: Option<crate::peer::Mesh>,
     server: Server,
     conns: BTreeMap<ConnId, ConnHandle>,
     per_ip: BTreeMap<String, usize>,
@@ -400,11 +531,11 @@ impl Loop {
             _ => tree.digest(),
         };
         let status = NodeStatus {
-            role: "standalone",
-            epoch: 0,
+            role: self.server.role_name(),
+            epoch: self.server.current_epoch(),
             last_zxid: tree.last_zxid(),
             digest,
-            serving: true,
+            serving: self.server.serving(),
         };
         b.insert(id, status);
     }
@@ -432,6 +563,20 @@ impl Loop {
             Effect::Snapshot { zxid } => {
                 let data = snapshot_of(&self.server, zxid);
                 let _ = self.disk_tx.send(DiskCmd::Snapshot(data));
+            }
+            Effect::PeerSend { to, bytes } => {
+                if let Some(m) = &self.mesh {
+                    m.send(to, bytes);
+                }
+            }
+            Effect::WriteEpoch { file, epoch } => {
+                let _ = self.disk_tx.send(DiskCmd::Epoch(file, epoch));
+            }
+            Effect::Truncate { zxid } => {
+                let _ = self.disk_tx.send(DiskCmd::Truncate(zxid));
+            }
+            Effect::InstallSnapshot(data) => {
+                let _ = self.disk_tx.send(DiskCmd::Install(data));
             }
         }
     }
@@ -494,7 +639,21 @@ impl Loop {
                 }
             })
             .collect::<Vec<_>>();
+        let quorum = self.cfg.is_quorum();
         fourlw::ServerSnapshot {
+            mode: match s.role_name() {
+                "looking" => "follower".to_string(),
+                r => r.to_string(),
+            },
+            serving: s.serving(),
+            peer_state: quorum.then(|| match (s.role_name(), s.serving()) {
+                ("leader", true) => "leading - broadcast".to_string(),
+                ("leader", false) => "leading - synchronization".to_string(),
+                ("follower", true) => "following - broadcast".to_string(),
+                ("follower", false) => "following - synchronization".to_string(),
+                _ => "looking".to_string(),
+            }),
+            quorum_size: quorum.then(|| self.cfg.voting_members() as u64),
             latency_min_ms: s.stats.latency.min_ms,
             latency_avg_ms: s.stats.latency.avg_ms(),
             latency_max_ms: s.stats.latency.max_ms,
@@ -545,30 +704,5 @@ impl Loop {
 /// A consistent snapshot of the tree and sessions (taken between two inputs,
 /// so no transaction is half applied).
 pub fn snapshot_of(server: &Server, zxid: i64) -> SnapshotData {
-    let tree: &DataTree = server.tree();
-    SnapshotData {
-        last_zxid: zxid,
-        sessions: server
-            .sessions()
-            .iter()
-            .map(|s| (s.id, s.timeout_ms))
-            .collect(),
-        nodes: tree
-            .nodes()
-            .map(|(p, n)| NodeRecord {
-                path: p.clone(),
-                data: n.data.clone(),
-                acl: n.acl.clone(),
-                czxid: n.czxid,
-                mzxid: n.mzxid,
-                ctime: n.ctime,
-                mtime: n.mtime,
-                version: n.version,
-                cversion: n.cversion,
-                aversion: n.aversion,
-                ephemeral_owner: n.ephemeral_owner,
-                pzxid: n.pzxid,
-            })
-            .collect(),
-    }
+    server.snapshot_data(zxid)
 }

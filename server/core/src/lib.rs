@@ -21,6 +21,7 @@ pub mod session;
 pub mod storage;
 pub mod tree;
 pub mod watch;
+pub mod zab;
 
 /// A client connection, numbered by the shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -23,6 +23,10 @@ pub struct Recovered {
     /// ZAB epoch files (absent on a server that never joined an ensemble).
     pub accepted_epoch: Option<u64>,
     pub current_epoch: Option<u64>,
+    /// The replayed transactions (the newest `crate::zab::HISTORY_MAX`),
+    /// which ZAB keeps for DIFF sync, and the zxid they start after.
+    pub tail: Vec<jute::TxnRecord>,
+    pub tail_base: i64,
 }
 
 pub const ACCEPTED_EPOCH: &str = "acceptedEpoch";
@@ -81,7 +85,16 @@ pub fn recover(disk: &dyn Disk, snap_dir: &str, log_dir: &str) -> Result<Recover
             _ => {}
         }
     }
+    let mut tail_base = snapshot_zxid.unwrap_or(0);
+    let mut records = replay.records;
+    if records.len() > crate::zab::HISTORY_MAX {
+        let cut = records.len() - crate::zab::HISTORY_MAX;
+        tail_base = records[cut - 1].header.zxid;
+        records.drain(..cut);
+    }
     Ok(Recovered {
+        tail: records,
+        tail_base,
         tree,
         sessions: sessions.into_iter().collect(),
         snapshot_zxid,

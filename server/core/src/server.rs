@@ -48,6 +48,8 @@ pub struct ServerConfig {
     /// Outstanding requests per connection before reads are paused.
     pub max_cnxn_outstanding: usize,
     pub container_check_interval_ms: i64,
+    /// Quorum mode (`None`: standalone).
+    pub ensemble: Option<crate::zab::EnsembleConfig>,
     /// Simulation-only fault switches; absent from the real build.
     #[cfg(madsim)]
     pub bugs: crate::bugs::Bugs,
@@ -67,6 +69,7 @@ impl Default for ServerConfig {
             reconfig_enabled: false,
             max_cnxn_outstanding: 1000,
             container_check_interval_ms: 60_000,
+            ensemble: None,
             #[cfg(madsim)]
             bugs: crate::bugs::Bugs::default(),
         }
@@ -85,6 +88,14 @@ pub enum Input {
     Tick,
     /// Every transaction up to and including `zxid` is durable.
     Persisted { zxid: i64 },
+    /// A message from ensemble member `from` (quorum mode).
+    Peer { from: u64, bytes: Vec<u8> },
+    /// An epoch file asked for by [`Effect::WriteEpoch`] is durable, and so
+    /// is every transaction persisted before it was asked for.
+    EpochWritten {
+        file: crate::zab::EpochFile,
+        epoch: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,11 +111,26 @@ pub enum Effect {
     Persist { records: Vec<TxnRecord> },
     /// Take a snapshot of the tree as of `zxid` (roll the log first).
     Snapshot { zxid: i64 },
+    /// Send a message to ensemble member `to` (may be lost).
+    PeerSend { to: u64, bytes: Vec<u8> },
+    /// Durably write an epoch file, in order with the other disk effects,
+    /// then report [`Input::EpochWritten`].
+    WriteEpoch {
+        file: crate::zab::EpochFile,
+        epoch: u64,
+    },
+    /// ZAB TRUNC: durably drop every logged transaction after `zxid`, in
+    /// order with the other disk effects.
+    Truncate { zxid: i64 },
+    /// ZAB SNAP: the state was replaced by this snapshot; drop the whole
+    /// log and write the snapshot durably, in order with the other disk
+    /// effects; later transactions append after it.
+    InstallSnapshot(Box<crate::storage::SnapshotData>),
 }
 
 /// What to reply once a transaction is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum ReplyKind {
+pub(crate) enum ReplyKind {
     Create(i32),
     Delete,
     SetData,
@@ -116,24 +142,30 @@ enum ReplyKind {
 }
 
 #[derive(Debug, Clone)]
-struct Origin {
-    conn: ConnId,
-    xid: i32,
-    kind: ReplyKind,
+pub(crate) struct Origin {
+    pub(crate) conn: ConnId,
+    pub(crate) xid: i32,
+    pub(crate) kind: ReplyKind,
+    /// Names this request's `Entry::Write` in its connection's queue.
+    pub(crate) token: u64,
 }
 
 #[derive(Debug, Clone)]
-enum Entry {
+pub(crate) enum Entry {
     /// A read (or ping/sync/watch op) executed when it reaches the head.
     Read(i32, Request),
-    /// A write waiting for its transaction to apply.
-    Write(i64),
+    /// A write (named by its origin's token) waiting for its transaction
+    /// to apply.
+    Write(u64),
+    /// A `sync` in quorum mode (by token), waiting until the leader's
+    /// commits as of the request have been applied here.
+    Wait(u64),
     /// A reply ready to go; `close` closes the connection after it.
     Done { frame: Vec<u8>, close: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum ConnState {
+pub(crate) enum ConnState {
     /// Waiting for the ConnectRequest.
     Handshake,
     /// createSession transaction in flight; frames are buffered.
@@ -142,24 +174,24 @@ enum ConnState {
 }
 
 impl Conn {
-    fn push(&mut self, e: Entry, now_ms: i64) {
+    pub(crate) fn push(&mut self, e: Entry, now_ms: i64) {
         self.queue.push_back(e);
         self.arrivals.push_back(now_ms);
     }
 }
 
 #[derive(Debug)]
-struct Conn {
-    ip: String,
-    auth: AuthInfo,
-    session: Option<i64>,
-    state: ConnState,
-    queue: VecDeque<Entry>,
+pub(crate) struct Conn {
+    pub(crate) ip: String,
+    pub(crate) auth: AuthInfo,
+    pub(crate) session: Option<i64>,
+    pub(crate) state: ConnState,
+    pub(crate) queue: VecDeque<Entry>,
     /// Arrival time of each queued entry (parallel to `queue`).
-    arrivals: VecDeque<i64>,
-    buffered: VecDeque<Vec<u8>>,
-    paused: bool,
-    stats: ConnStats,
+    pub(crate) arrivals: VecDeque<i64>,
+    pub(crate) buffered: VecDeque<Vec<u8>>,
+    pub(crate) paused: bool,
+    pub(crate) stats: ConnStats,
 }
 
 /// Per-connection counters for the `cons`/`stat` words.
@@ -215,9 +247,9 @@ pub struct ServerStats {
 }
 
 #[derive(Debug, Clone)]
-struct InFlight {
-    record: TxnRecord,
-    origin: Option<Origin>,
+pub(crate) struct InFlight {
+    pub(crate) record: TxnRecord,
+    pub(crate) origin: Option<Origin>,
 }
 
 /// The standalone ZooKeeper server core.
@@ -231,37 +263,40 @@ struct InFlight {
 /// - `session_conn` maps each session to at most one open connection, and
 ///   that connection's `session` points back.
 pub struct Server {
-    cfg: ServerConfig,
-    tree: DataTree,
-    sessions: SessionTracker,
-    watches: WatchManager,
-    overlay: Overlay,
-    conns: BTreeMap<ConnId, Conn>,
-    session_conn: BTreeMap<i64, ConnId>,
-    inflight: VecDeque<InFlight>,
-    next_zxid: i64,
+    pub(crate) cfg: ServerConfig,
+    pub(crate) tree: DataTree,
+    pub(crate) sessions: SessionTracker,
+    pub(crate) watches: WatchManager,
+    pub(crate) overlay: Overlay,
+    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    pub(crate) session_conn: BTreeMap<i64, ConnId>,
+    pub(crate) inflight: VecDeque<InFlight>,
+    pub(crate) next_zxid: i64,
     /// Monotonic time: session deadlines, latency, the reaper's interval.
-    now_ms: i64,
+    pub(crate) now_ms: i64,
     /// Wall-clock time: znode ctime/mtime (txn time), TTL expiry, what the
     /// four-letter words print. A skewed wall clock must not expire sessions.
-    wall_ms: i64,
-    since_snapshot: u64,
-    last_reap_ms: i64,
+    pub(crate) wall_ms: i64,
+    pub(crate) since_snapshot: u64,
+    pub(crate) last_reap_ms: i64,
     pub stats: ServerStats,
-    out: Vec<Effect>,
+    /// Quorum-mode state (`None`: standalone).
+    pub(crate) zab: Option<Box<crate::zab::Zab>>,
+    pub(crate) next_token: u64,
+    pub(crate) out: Vec<Effect>,
     /// Watch notifications produced so far (for `Bugs::drop_watch_event`).
     #[cfg(madsim)]
-    notifications: u64,
+    pub(crate) notifications: u64,
 }
 
-fn frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(16 + body.len());
     ReplyHeader { xid, zxid, err }.write(&mut f);
     f.extend_from_slice(body);
     f
 }
 
-fn rec_bytes<R: Record>(r: &R) -> Vec<u8> {
+pub(crate) fn rec_bytes<R: Record>(r: &R) -> Vec<u8> {
     to_bytes(r)
 }
 
@@ -306,6 +341,8 @@ impl Server {
             since_snapshot: 0,
             last_reap_ms: now_ms,
             stats: ServerStats::default(),
+            zab: None,
+            next_token: 1,
             out: Vec::new(),
             #[cfg(madsim)]
             notifications: 0,
@@ -374,13 +411,17 @@ impl Server {
             Input::Connected { conn, ip } => self.on_connected(conn, ip),
             Input::Frame { conn, bytes } => self.on_frame(conn, bytes),
             Input::Disconnected { conn } => self.drop_conn(conn),
+            Input::Tick if self.zab.is_some() => self.zab_tick(),
             Input::Tick => self.on_tick(),
+            Input::Persisted { zxid } if self.zab.is_some() => self.zab_persisted(zxid),
             Input::Persisted { zxid } => self.on_persisted(zxid),
+            Input::Peer { from, bytes } => self.on_peer(from, &bytes),
+            Input::EpochWritten { file, epoch } => self.on_epoch_written(file, epoch),
         }
         std::mem::take(&mut self.out)
     }
 
-    fn send(&mut self, conn: ConnId, f: Vec<u8>) {
+    pub(crate) fn send(&mut self, conn: ConnId, f: Vec<u8>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.sent += 1;
             c.stats.last_response_ms = self.wall_ms;
@@ -389,7 +430,7 @@ impl Server {
         }
     }
 
-    fn close(&mut self, conn: ConnId) {
+    pub(crate) fn close(&mut self, conn: ConnId) {
         if self.conns.contains_key(&conn) {
             self.out.push(Effect::Close { conn });
             self.drop_conn(conn);
@@ -472,6 +513,11 @@ impl Server {
         let Ok(req) = from_bytes::<ConnectRequest>(bytes) else {
             return self.close(conn);
         };
+        if !self.serving() {
+            // Like ZooKeeper while it has no quorum: not running, go away
+            // (the client tries another server).
+            return self.close(conn);
+        }
         if req.last_zxid_seen > self.tree.last_zxid() {
             // The client has seen a newer state than ours: it must try
             // another server. No response.
@@ -488,7 +534,12 @@ impl Server {
                 kind: ReplyKind::Connect {
                     read_only: req.read_only.map(|_| false),
                 },
+                token: 0,
             };
+            if self.is_follower() {
+                return self.forward_create_session(id, timeout, origin);
+            }
+            self.claim_session(id);
             self.propose(
                 id,
                 0,
@@ -517,12 +568,17 @@ impl Server {
                 self.close(old);
             }
         }
+        let ro = req.read_only.map(|_| false);
+        if self.is_follower() {
+            return self.forward_revalidate(conn, req.session_id, timeout, ro);
+        }
+        self.claim_session(req.session_id);
         self.sessions
             .set_timeout(req.session_id, timeout, self.now_ms);
         self.establish(conn, req.session_id, timeout, req.read_only.map(|_| false));
     }
 
-    fn establish(&mut self, conn: ConnId, session: i64, timeout: i32, ro: Option<bool>) {
+    pub(crate) fn establish(&mut self, conn: ConnId, session: i64, timeout: i32, ro: Option<bool>) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -548,7 +604,13 @@ impl Server {
     }
 
     /// Assign the next zxid to a transaction and hand it to the shell.
-    fn propose(&mut self, session: i64, cxid: i32, txn: Txn, origin: Option<Origin>) -> i64 {
+    pub(crate) fn propose(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        txn: Txn,
+        origin: Option<Origin>,
+    ) -> i64 {
         let zxid = self.next_zxid;
         self.next_zxid += 1;
         let record = TxnRecord {
@@ -565,13 +627,16 @@ impl Server {
             if let Some(c) = self.conns.get_mut(&o.conn) {
                 // A connect waits in ConnState::Establishing, not in the queue.
                 if !matches!(o.kind, ReplyKind::Connect { .. }) {
-                    c.push(Entry::Write(zxid), self.now_ms);
+                    c.push(Entry::Write(o.token), self.now_ms);
                 }
             }
         }
         self.out.push(Effect::Persist {
             records: vec![record.clone()],
         });
+        if self.zab.is_some() {
+            self.zab_proposed(&record);
+        }
         self.inflight.push_back(InFlight { record, origin });
         zxid
     }
@@ -613,8 +678,16 @@ impl Server {
             let f = frame(hdr.xid, z, ErrorCode::SessionExpired.code(), &[]);
             return self.enqueue_done(conn, f, false);
         }
-        if req.is_write() {
+        if let Some(z) = self.zab.as_mut() {
+            z.touched.insert(session);
+        }
+        if req.is_write() && self.is_follower() {
+            let body = bytes[r.position()..].to_vec();
+            self.forward_write(conn, session, hdr.xid, hdr.op, req, body);
+        } else if req.is_write() {
             self.prep_write(conn, session, hdr.xid, req);
+        } else if matches!(req, Request::Sync(_)) && self.zab.is_some() {
+            self.zab_sync(conn, hdr.xid, req);
         } else {
             let now = self.now_ms;
             let c = self.conns.get_mut(&conn).expect("conn");
@@ -624,7 +697,7 @@ impl Server {
         self.update_throttle(conn);
     }
 
-    fn update_throttle(&mut self, conn: ConnId) {
+    pub(crate) fn update_throttle(&mut self, conn: ConnId) {
         let max = self.cfg.max_cnxn_outstanding;
         if let Some(c) = self.conns.get_mut(&conn) {
             let want = c.queue.len() >= max;
@@ -635,7 +708,7 @@ impl Server {
         }
     }
 
-    fn enqueue_done(&mut self, conn: ConnId, f: Vec<u8>, close: bool) {
+    pub(crate) fn enqueue_done(&mut self, conn: ConnId, f: Vec<u8>, close: bool) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.push(Entry::Done { frame: f, close }, self.now_ms);
             self.drain(conn);
@@ -674,8 +747,41 @@ impl Server {
 
     fn prep_write(&mut self, conn: ConnId, session: i64, xid: i32, req: Request) {
         let auth = self.conns[&conn].auth.clone();
+        let token = self.new_token();
+        let (txn, kind) = match self.session_moved(session, self.my_id()) {
+            true => (
+                Txn::Error {
+                    err: ErrorCode::SessionMoved.code(),
+                },
+                reply_kind(&req),
+            ),
+            false => self.prep_txn(&auth, session, req),
+        };
+        let origin = Origin {
+            conn,
+            xid,
+            kind,
+            token,
+        };
+        self.propose(session, xid, txn, Some(origin));
+    }
+
+    pub(crate) fn new_token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    /// Prepare a write against the tree plus pending changes: the
+    /// transaction to propose (an error transaction if it fails) and what
+    /// its reply will look like.
+    pub(crate) fn prep_txn(
+        &mut self,
+        auth: &AuthInfo,
+        session: i64,
+        req: Request,
+    ) -> (Txn, ReplyKind) {
         let mut ov = std::mem::take(&mut self.overlay);
-        let ctx = self.ctx(&auth, session);
+        let ctx = self.ctx(auth, session);
         let (result, kind) = match &req {
             Request::Create { op, req } => (
                 prep::create(
@@ -731,11 +837,15 @@ impl Server {
             self.sessions.set_closing(session);
         }
         let txn = result.unwrap_or_else(|e| Txn::Error { err: e.code() });
-        let origin = Origin { conn, xid, kind };
-        self.propose(session, xid, txn, Some(origin));
+        (txn, kind)
     }
 
     fn on_persisted(&mut self, zxid: i64) {
+        self.apply_upto(zxid);
+    }
+
+    /// Apply every in-flight transaction up to `zxid` (committed).
+    pub(crate) fn apply_upto(&mut self, zxid: i64) {
         while self
             .inflight
             .front()
@@ -772,6 +882,7 @@ impl Server {
 
     fn apply(&mut self, f: InFlight) {
         let InFlight { record, origin } = f;
+        let origin = origin.or_else(|| self.forwarded_origin(&record.header));
         let hdr = &record.header;
         let (triggers, sub_stats) = self.apply_txn(hdr, &record.txn);
         self.overlay.applied(hdr.zxid);
@@ -796,6 +907,9 @@ impl Server {
         }
         if let Some(o) = origin {
             self.reply_applied(o, &record, &sub_stats);
+        }
+        if self.zab.is_some() {
+            self.zab_applied();
         }
         self.since_snapshot += 1;
         if self.since_snapshot >= self.cfg.snap_count.max(2) {
@@ -846,7 +960,7 @@ impl Server {
         if let Some(e) = c
             .queue
             .iter_mut()
-            .find(|e| matches!(e, Entry::Write(z) if *z == zxid))
+            .find(|e| matches!(e, Entry::Write(t) if *t == o.token))
         {
             *e = Entry::Done { frame: f, close };
         }
@@ -913,7 +1027,7 @@ impl Server {
 
     /// Send every finished reply at the head of a connection's queue,
     /// executing reads as they reach the head.
-    fn drain(&mut self, conn: ConnId) {
+    pub(crate) fn drain(&mut self, conn: ConnId) {
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -940,7 +1054,7 @@ impl Server {
                     self.record_latency(conn, arrived);
                     self.send(conn, f);
                 }
-                Some(Entry::Write(_)) | None => return,
+                Some(Entry::Write(_)) | Some(Entry::Wait(_)) | None => return,
             }
         }
     }
@@ -1186,7 +1300,7 @@ impl Server {
         }
     }
 
-    fn on_tick(&mut self) {
+    pub(crate) fn on_tick(&mut self) {
         for id in self.sessions.expire(self.now_ms) {
             let auth = AuthInfo::default();
             let mut ov = std::mem::take(&mut self.overlay);
@@ -1229,6 +1343,33 @@ impl Server {
         }
     }
 
+    /// A consistent snapshot of the tree and sessions as of `zxid` (the
+    /// tree's last applied zxid).
+    pub fn snapshot_data(&self, zxid: i64) -> crate::storage::SnapshotData {
+        crate::storage::SnapshotData {
+            last_zxid: zxid,
+            sessions: self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect(),
+            nodes: self
+                .tree
+                .nodes()
+                .map(|(p, n)| crate::storage::NodeRecord {
+                    path: p.clone(),
+                    data: n.data.clone(),
+                    acl: n.acl.clone(),
+                    czxid: n.czxid,
+                    mzxid: n.mzxid,
+                    ctime: n.ctime,
+                    mtime: n.mtime,
+                    version: n.version,
+                    cversion: n.cversion,
+                    aversion: n.aversion,
+                    ephemeral_owner: n.ephemeral_owner,
+                    pzxid: n.pzxid,
+                })
+                .collect(),
+        }
+    }
+
     /// Run every invariant check (tests and the simulator call this after
     /// each step).
     pub fn validate(&self) {
@@ -1240,21 +1381,48 @@ impl Server {
             assert!(f.record.header.zxid > prev, "in-flight zxids out of order");
             prev = f.record.header.zxid;
         }
-        assert_eq!(self.next_zxid, prev + 1, "next_zxid not one past newest");
+        match &self.zab {
+            None => assert_eq!(self.next_zxid, prev + 1, "next_zxid not one past newest"),
+            // A new epoch starts its counter at 1.
+            Some(z) if z.is_established_leader() => {
+                assert!(self.next_zxid > prev, "next_zxid not past newest")
+            }
+            Some(_) => {}
+        }
         for (s, c) in &self.session_conn {
             assert_eq!(self.conns[c].session, Some(*s), "session_conn out of sync");
         }
         for (id, c) in &self.conns {
             for e in &c.queue {
-                if let Entry::Write(z) = e {
+                if let Entry::Write(t) = e {
+                    let ours = |o: &Origin| o.conn == *id && o.token == *t;
                     assert!(
-                        self.inflight.iter().any(|f| f.record.header.zxid == *z
-                            && f.origin.as_ref().is_some_and(|o| o.conn == *id)),
-                        "queued write {z} has no in-flight txn"
+                        self.inflight
+                            .iter()
+                            .any(|f| f.origin.as_ref().is_some_and(ours))
+                            || self.zab.as_ref().is_some_and(|z| z.has_forwarded(ours)),
+                        "queued write {t} has no in-flight txn"
                     );
                 }
             }
         }
+        if let Some(z) = &self.zab {
+            z.validate(&self.tree, &self.inflight);
+        }
+    }
+}
+
+/// What the reply to a write request will look like.
+pub(crate) fn reply_kind(req: &Request) -> ReplyKind {
+    match req {
+        Request::Create { op, .. } => ReplyKind::Create(*op),
+        Request::CreateTtl(_) => ReplyKind::Create(op::CREATE_TTL),
+        Request::Delete(_) => ReplyKind::Delete,
+        Request::SetData(_) => ReplyKind::SetData,
+        Request::SetAcl(_) => ReplyKind::SetAcl,
+        Request::Multi(ops) => ReplyKind::Multi(ops.iter().map(MultiOp::op).collect()),
+        Request::CloseSession => ReplyKind::CloseSession,
+        _ => ReplyKind::Plain,
     }
 }
 

@@ -503,6 +503,7 @@ impl Runner {
                 self.out.push(format!("throttle {l} paused={paused}"));
             }
             Effect::Snapshot { zxid } => self.out.push(format!("snapshot zxid={}", hex(zxid))),
+            other => panic!("a standalone server never asks for {other:?}"),
         }
     }
 

@@ -1269,6 +1269,7 @@ impl Driver {
             }
             Effect::Throttle { .. } => panic!("no connection reaches the outstanding limit"),
             Effect::Snapshot { .. } => {}
+            other => panic!("a standalone server never asks for {other:?}"),
         }
     }
 

@@ -1,0 +1,672 @@
+//! An in-memory ensemble: N servers (the real core), a message queue per
+//! directed link, a crash-model disk per server, and clients speaking the
+//! wire protocol. No network, no runtime: a test drives every delivery,
+//! disk flush, tick, crash and partition, and checks ZAB's invariants after
+//! every step:
+//! - at most one established leader per epoch;
+//! - one zxid names one transaction on every server, and servers that
+//!   applied up to a point applied the same zxids (committed prefixes agree);
+//! - every acknowledged write is in the newest established leader's tree;
+//! - after healing, all servers converge on one tree digest.
+
+use jute::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use zkcore::server::{Effect, Input, Server, ServerConfig};
+use zkcore::storage::SnapshotData;
+use zkcore::tree::DataTree;
+use zkcore::zab::{EnsembleConfig, EpochFile, Msg, ZabRecovered};
+use zkcore::ConnId;
+
+const TICK_MS: i64 = 100;
+
+#[derive(Debug)]
+enum Op {
+    Append(Vec<TxnRecord>),
+    Epoch(EpochFile, u64),
+    Trunc(i64),
+    Install(Box<SnapshotData>),
+}
+
+/// What survives a crash: the synced log, snapshot and epochs.
+#[derive(Debug, Default)]
+struct Disk {
+    log: Vec<TxnRecord>,
+    snap: Option<SnapshotData>,
+    accepted: u64,
+    current: u64,
+    pending: VecDeque<Op>,
+}
+
+#[derive(Debug)]
+struct Client {
+    node: usize,
+    open: bool,
+    xid: i32,
+    /// xid → path of outstanding creates.
+    outstanding: BTreeMap<i32, String>,
+}
+
+pub struct Cluster {
+    n: usize,
+    nodes: Vec<Option<Server>>,
+    disks: Vec<Disk>,
+    links: BTreeMap<(usize, usize), VecDeque<Vec<u8>>>,
+    cut: BTreeSet<(usize, usize)>,
+    now: i64,
+    pub sent: BTreeMap<&'static str, u64>,
+    clients: BTreeMap<ConnId, Client>,
+    next_conn: u64,
+    next_key: u64,
+    /// Acknowledged creates: path → zxid.
+    pub acked: BTreeMap<String, i64>,
+    /// zxid → the one transaction it names.
+    named: BTreeMap<i64, TxnRecord>,
+    leaders: BTreeMap<u64, u64>,
+    rng: ChaCha8Rng,
+}
+
+fn server_cfg(id: usize, n: usize) -> ServerConfig {
+    ServerConfig {
+        server_id: id as u8,
+        tick_ms: TICK_MS,
+        min_session_timeout_ms: 2 * TICK_MS as i32,
+        max_session_timeout_ms: 100 * TICK_MS as i32,
+        ensemble: Some(EnsembleConfig {
+            my_id: id as u64,
+            voters: (1..=n as u64).collect(),
+            init_limit: 10,
+            sync_limit: 5,
+        }),
+        ..ServerConfig::default()
+    }
+}
+
+impl Cluster {
+    pub fn new(n: usize, seed: u64) -> Cluster {
+        let mut c = Cluster {
+            n,
+            nodes: (0..n).map(|_| None).collect(),
+            disks: (0..n).map(|_| Disk::default()).collect(),
+            links: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            now: 1_000,
+            sent: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            next_conn: 1,
+            next_key: 0,
+            acked: BTreeMap::new(),
+            named: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        };
+        for i in 0..n {
+            c.start(i);
+        }
+        c
+    }
+
+    /// Boot (or reboot) server `i` from what its disk kept.
+    fn start(&mut self, i: usize) {
+        let d = &self.disks[i];
+        let (mut tree, base, mut sessions) = match &d.snap {
+            Some(s) => (
+                zkcore::recovery::tree_from_records(&s.nodes, s.last_zxid),
+                s.last_zxid,
+                s.sessions.iter().copied().collect::<BTreeMap<_, _>>(),
+            ),
+            None => (DataTree::new(), 0, BTreeMap::new()),
+        };
+        let tail: Vec<TxnRecord> = d
+            .log
+            .iter()
+            .filter(|r| r.header.zxid > base)
+            .cloned()
+            .collect();
+        for r in &tail {
+            tree.apply(&r.header, &r.txn);
+            match r.txn {
+                Txn::CreateSession { timeout_ms } => {
+                    sessions.insert(r.header.session_id, timeout_ms);
+                }
+                Txn::CloseSession => {
+                    sessions.remove(&r.header.session_id);
+                }
+                _ => {}
+            }
+        }
+        let cfg = server_cfg(i + 1, self.n);
+        let ens = cfg.ensemble.clone().expect("quorum");
+        let mut s = Server::new(cfg, self.now, tree, sessions.into_iter().collect());
+        s.enter_ensemble(
+            ens,
+            ZabRecovered {
+                accepted_epoch: d.accepted,
+                current_epoch: d.current,
+                tail,
+                tail_base: base,
+            },
+        );
+        let effs = s.take_effects();
+        self.nodes[i] = Some(s);
+        self.effects(i, effs);
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.nodes[i] = None;
+        self.disks[i].pending.clear();
+        self.links.retain(|(a, b), _| *a != i && *b != i);
+        self.clients.retain(|_, c| c.node != i);
+    }
+
+    fn up(&self) -> Vec<usize> {
+        (0..self.n).filter(|i| self.nodes[*i].is_some()).collect()
+    }
+
+    pub fn server(&self, i: usize) -> Option<&Server> {
+        self.nodes[i].as_ref()
+    }
+
+    fn input(&mut self, i: usize, input: Input) {
+        let Some(s) = self.nodes[i].as_mut() else {
+            return;
+        };
+        let effs = s.handle(self.now, input);
+        self.effects(i, effs);
+    }
+
+    fn effects(&mut self, i: usize, effs: Vec<Effect>) {
+        for e in effs {
+            match e {
+                Effect::Send { conn, frame } => self.on_reply(conn, &frame),
+                Effect::Close { conn } => {
+                    self.clients.remove(&conn);
+                }
+                Effect::Throttle { .. } | Effect::Snapshot { .. } => {}
+                Effect::Persist { records } => self.disks[i].pending.push_back(Op::Append(records)),
+                Effect::WriteEpoch { file, epoch } => {
+                    self.disks[i].pending.push_back(Op::Epoch(file, epoch))
+                }
+                Effect::Truncate { zxid } => self.disks[i].pending.push_back(Op::Trunc(zxid)),
+                Effect::InstallSnapshot(s) => self.disks[i].pending.push_back(Op::Install(s)),
+                Effect::PeerSend { to, bytes } => {
+                    let to = to as usize - 1;
+                    let m = Msg::decode(&bytes).expect("servers send valid messages");
+                    *self.sent.entry(m.name()).or_default() += 1;
+                    if !self.cut.contains(&(i, to)) && self.nodes[to].is_some() {
+                        self.links.entry((i, to)).or_default().push_back(bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Make server `i`'s pending disk work durable and report it.
+    fn flush(&mut self, i: usize) {
+        let mut done = Vec::new();
+        let mut last = None;
+        let d = &mut self.disks[i];
+        while let Some(op) = d.pending.pop_front() {
+            match op {
+                Op::Append(rs) => {
+                    last = rs.last().map(|r| r.header.zxid).or(last);
+                    d.log.extend(rs);
+                }
+                Op::Epoch(f, e) => {
+                    if let Some(z) = last.take() {
+                        done.push(Input::Persisted { zxid: z });
+                    }
+                    match f {
+                        EpochFile::Accepted => d.accepted = e,
+                        EpochFile::Current => d.current = e,
+                    }
+                    done.push(Input::EpochWritten { file: f, epoch: e });
+                }
+                Op::Trunc(z) => {
+                    d.log.retain(|r| r.header.zxid <= z);
+                    last = last.filter(|l| *l <= z);
+                }
+                Op::Install(s) => {
+                    d.log.clear();
+                    d.snap = Some(*s);
+                    last = None;
+                }
+            }
+        }
+        if let Some(z) = last {
+            done.push(Input::Persisted { zxid: z });
+        }
+        for inp in done {
+            self.input(i, inp);
+        }
+    }
+
+    fn deliver(&mut self, link: (usize, usize)) {
+        let Some(bytes) = self.links.get_mut(&link).and_then(|q| q.pop_front()) else {
+            return;
+        };
+        self.input(
+            link.1,
+            Input::Peer {
+                from: link.0 as u64 + 1,
+                bytes,
+            },
+        );
+    }
+
+    fn tick(&mut self) {
+        self.now += TICK_MS / 2;
+        for i in self.up() {
+            self.input(i, Input::Tick);
+        }
+    }
+
+    /// Open a client on server `i` (if it has none) or send it a create.
+    fn client_op(&mut self, i: usize) {
+        if self.nodes[i].as_ref().is_none_or(|s| !s.serving()) {
+            return;
+        }
+        let existing = self
+            .clients
+            .iter()
+            .find(|(_, c)| c.node == i)
+            .map(|(id, c)| (*id, c.open));
+        match existing {
+            None => {
+                let conn = ConnId(self.next_conn);
+                self.next_conn += 1;
+                self.clients.insert(
+                    conn,
+                    Client {
+                        node: i,
+                        open: false,
+                        xid: 0,
+                        outstanding: BTreeMap::new(),
+                    },
+                );
+                self.input(
+                    i,
+                    Input::Connected {
+                        conn,
+                        ip: "10.0.0.9".into(),
+                    },
+                );
+                let req = ConnectRequest {
+                    protocol_version: 0,
+                    last_zxid_seen: 0,
+                    timeout_ms: 30_000,
+                    session_id: 0,
+                    passwd: vec![0; 16],
+                    read_only: Some(false),
+                };
+                self.input(
+                    i,
+                    Input::Frame {
+                        conn,
+                        bytes: to_bytes(&req),
+                    },
+                );
+            }
+            Some((_, false)) => {}
+            Some((conn, true)) => {
+                let path = format!("/k{}", self.next_key);
+                self.next_key += 1;
+                let c = self.clients.get_mut(&conn).expect("client");
+                c.xid += 1;
+                let xid = c.xid;
+                c.outstanding.insert(xid, path.clone());
+                let mut f = Vec::new();
+                RequestHeader {
+                    xid,
+                    op: op::CREATE,
+                }
+                .write(&mut f);
+                Request::Create {
+                    op: op::CREATE,
+                    req: CreateRequest {
+                        path,
+                        data: Some(b"v".to_vec()),
+                        acl: Acl::open(),
+                        flags: 0,
+                    },
+                }
+                .write_body(&mut f);
+                self.input(i, Input::Frame { conn, bytes: f });
+            }
+        }
+    }
+
+    fn on_reply(&mut self, conn: ConnId, frame: &[u8]) {
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        if !c.open {
+            let r = from_bytes::<ConnectResponse>(frame).expect("connect response");
+            c.open = r.timeout_ms > 0;
+            return;
+        }
+        let mut r = Reader::new(frame);
+        let h = ReplyHeader::read(&mut r).expect("reply header");
+        if let Some(path) = c.outstanding.remove(&h.xid) {
+            if h.err == 0 {
+                self.acked.insert(path, h.zxid);
+            }
+        }
+    }
+
+    /// ZAB's invariants, checked after every step.
+    fn check(&mut self) {
+        let mut newest: Option<(u64, usize)> = None;
+        for i in self.up() {
+            let s = self.nodes[i].as_ref().expect("up");
+            s.validate();
+            if s.commit_zxid().is_some() {
+                let e = s.current_epoch();
+                let id = i as u64 + 1;
+                let prev = *self.leaders.entry(e).or_insert(id);
+                assert_eq!(prev, id, "two established leaders in epoch {e}");
+                if newest.is_none_or(|(ne, _)| e > ne) {
+                    newest = Some((e, i));
+                }
+            }
+            for r in s.history() {
+                let z = r.header.zxid;
+                let known = self.named.entry(z).or_insert_with(|| r.clone());
+                assert_eq!(known, r, "zxid {z:#x} names two transactions");
+            }
+        }
+        // Only serving servers: a restarted server replays its whole log,
+        // uncommitted tail included, until a leader syncs it.
+        let applied: Vec<(usize, BTreeSet<i64>, i64, i64)> = self
+            .up()
+            .into_iter()
+            .filter(|i| self.nodes[*i].as_ref().is_some_and(|s| s.serving()))
+            .map(|i| {
+                let s = self.nodes[i].as_ref().expect("up");
+                let last = s.tree().last_zxid();
+                let zs: BTreeSet<i64> = s
+                    .history()
+                    .map(|r| r.header.zxid)
+                    .filter(|z| *z <= last)
+                    .collect();
+                // Compare only after the point the history starts from.
+                let base = s.history().next().map_or(last, |r| r.header.zxid - 1);
+                (i, zs, base, last)
+            })
+            .collect();
+        for a in &applied {
+            for b in &applied {
+                let lo = a.2.max(b.2);
+                let hi = a.3.min(b.3);
+                if lo >= hi {
+                    continue;
+                }
+                let pa: Vec<_> = a.1.range(lo + 1..=hi).collect();
+                let pb: Vec<_> = b.1.range(lo + 1..=hi).collect();
+                assert_eq!(
+                    pa,
+                    pb,
+                    "servers {} and {} applied different prefixes",
+                    a.0 + 1,
+                    b.0 + 1
+                );
+            }
+        }
+        if let Some((_, i)) = newest {
+            let tree = self.nodes[i].as_ref().expect("up").tree();
+            for (p, z) in &self.acked {
+                assert!(
+                    tree.get(p).is_some(),
+                    "acknowledged {p} (zxid {z:#x}) missing on the newest leader {}",
+                    i + 1
+                );
+            }
+        }
+    }
+
+    /// One random step.
+    pub fn step(&mut self, faults: bool) {
+        let roll = self.rng.gen_range(0..100);
+        let up = self.up();
+        let f = (self.n - 1) / 2;
+        match roll {
+            0..=44 => {
+                let links: Vec<(usize, usize)> = self
+                    .links
+                    .iter()
+                    .filter(|(_, q)| !q.is_empty())
+                    .map(|(l, _)| *l)
+                    .collect();
+                if !links.is_empty() {
+                    let l = links[self.rng.gen_range(0..links.len())];
+                    self.deliver(l);
+                }
+            }
+            45..=64 => {
+                let i = up[self.rng.gen_range(0..up.len())];
+                self.flush(i);
+            }
+            65..=79 => self.tick(),
+            80..=94 => {
+                let i = up[self.rng.gen_range(0..up.len())];
+                self.client_op(i);
+            }
+            95 if faults && self.n - up.len() < f => {
+                let i = up[self.rng.gen_range(0..up.len())];
+                self.crash(i);
+            }
+            96 if faults => {
+                let down: Vec<usize> = (0..self.n).filter(|i| self.nodes[*i].is_none()).collect();
+                if !down.is_empty() {
+                    let i = down[self.rng.gen_range(0..down.len())];
+                    self.start(i);
+                }
+            }
+            97 if faults && self.cut.is_empty() => {
+                let i = self.rng.gen_range(0..self.n);
+                self.isolate(i);
+            }
+            98 if faults => self.heal(),
+            _ => self.tick(),
+        }
+        self.check();
+    }
+
+    pub fn isolate(&mut self, i: usize) {
+        for j in 0..self.n {
+            if j != i {
+                self.cut.insert((i, j));
+                self.cut.insert((j, i));
+                self.links.remove(&(i, j));
+                self.links.remove(&(j, i));
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    /// Heal, restart everyone, and run fairly until one leader serves and
+    /// every server has the same tree; panics if that takes too long.
+    pub fn converge(&mut self) {
+        self.heal();
+        for i in 0..self.n {
+            if self.nodes[i].is_none() {
+                self.start(i);
+            }
+        }
+        for round in 0..2_000 {
+            let links: Vec<(usize, usize)> = self.links.keys().copied().collect();
+            for l in links {
+                while self.links.get(&l).is_some_and(|q| !q.is_empty()) {
+                    self.deliver(l);
+                    self.check();
+                }
+            }
+            for i in 0..self.n {
+                self.flush(i);
+                self.check();
+            }
+            self.tick();
+            self.check();
+            if round % 10 == 9 && self.converged() {
+                return;
+            }
+        }
+        let states: Vec<String> = (0..self.n)
+            .map(|i| {
+                let s = self.nodes[i].as_ref().expect("up");
+                format!(
+                    "{}: {} epoch {} zxid {:#x} serving {}",
+                    i + 1,
+                    s.role_name(),
+                    s.current_epoch(),
+                    s.tree().last_zxid(),
+                    s.serving()
+                )
+            })
+            .collect();
+        panic!("no convergence:\n{}", states.join("\n"));
+    }
+
+    fn converged(&self) -> bool {
+        let ss: Vec<&Server> = self.nodes.iter().flatten().collect();
+        ss.iter().all(|s| s.serving())
+            && ss.iter().filter(|s| s.role_name() == "leader").count() == 1
+            && ss
+                .iter()
+                .all(|s| s.tree().digest() == ss[0].tree().digest())
+            && ss
+                .iter()
+                .all(|s| s.tree().last_zxid() == ss[0].tree().last_zxid())
+    }
+
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.n).find(|i| {
+            self.nodes[*i]
+                .as_ref()
+                .is_some_and(|s| s.commit_zxid().is_some())
+        })
+    }
+
+    /// Run fairly (no faults) for `rounds` rounds, with client writes.
+    pub fn run_writes(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            for i in self.up() {
+                self.client_op(i);
+            }
+            let links: Vec<(usize, usize)> = self.links.keys().copied().collect();
+            for l in links {
+                while self.links.get(&l).is_some_and(|q| !q.is_empty()) {
+                    self.deliver(l);
+                    self.check();
+                }
+            }
+            for i in self.up() {
+                self.flush(i);
+                self.check();
+            }
+            self.tick();
+            self.check();
+        }
+    }
+}
+
+#[test]
+fn zab_three_servers_elect_replicate_and_agree() {
+    let mut c = Cluster::new(3, 1);
+    c.converge();
+    c.run_writes(30);
+    c.converge();
+    assert!(
+        c.acked.len() >= 20,
+        "only {} writes acknowledged",
+        c.acked.len()
+    );
+    for i in 0..3 {
+        for p in c.acked.keys() {
+            assert!(c.server(i).unwrap().tree().get(p).is_some());
+        }
+    }
+    assert!(c.sent.get("DIFF").copied().unwrap_or(0) >= 2);
+}
+
+#[test]
+fn zab_isolated_leader_with_an_uncommitted_tail_is_truncated() {
+    let mut c = Cluster::new(3, 2);
+    c.converge();
+    c.run_writes(10);
+    let old = c.leader().expect("a leader");
+    // The leader's client writes while it is cut off: logged, never
+    // committed.
+    c.isolate(old);
+    for _ in 0..5 {
+        c.client_op(old);
+        c.flush(old);
+    }
+    let lost_zxid = c.server(old).unwrap().logged_zxid();
+    // The others elect a new leader and go on.
+    for _ in 0..400 {
+        c.step(false);
+        if c.leader().is_some_and(|l| l != old) {
+            break;
+        }
+    }
+    c.run_writes(10);
+    c.converge();
+    assert!(
+        c.sent.get("TRUNC").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        c.sent
+    );
+    let s = c.server(old).unwrap();
+    assert!(s
+        .history()
+        .all(|r| r.header.zxid != lost_zxid || s.tree().last_zxid() >= lost_zxid));
+}
+
+#[test]
+fn zab_restarted_leader_that_applied_its_tail_gets_a_snapshot() {
+    let mut c = Cluster::new(3, 3);
+    c.converge();
+    c.run_writes(10);
+    let old = c.leader().expect("a leader");
+    c.isolate(old);
+    for _ in 0..5 {
+        c.client_op(old);
+        c.flush(old);
+    }
+    // A crash and restart replays the whole log into the tree.
+    c.crash(old);
+    c.start(old);
+    c.isolate(old);
+    for _ in 0..400 {
+        c.step(false);
+        if c.leader().is_some_and(|l| l != old) {
+            break;
+        }
+    }
+    c.run_writes(10);
+    c.converge();
+    assert!(
+        c.sent.get("SNAP").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        c.sent
+    );
+}
+
+#[test]
+fn zab_random_schedules_keep_the_invariants() {
+    for seed in 0..40 {
+        for n in [3, 5] {
+            let mut c = Cluster::new(n, seed);
+            c.converge();
+            for _ in 0..1_500 {
+                c.step(true);
+            }
+            c.converge();
+        }
+    }
+}
