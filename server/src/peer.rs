@@ -103,6 +103,11 @@ pub const PENDING_HANDSHAKES_MAX: usize = 64;
 pub enum PeerEvent {
     /// One frame from peer `from`, in the order that peer sent it.
     Frame { from: u64, bytes: Vec<u8> },
+    /// Peer `from`'s live incoming connection ended (closed, reset, or a
+    /// bad frame) without being replaced: it crashed, restarted or broke
+    /// off. A peer that merely goes silent (a partition) does not cause
+    /// this; ZAB's own timeouts cover that.
+    Lost { from: u64 },
 }
 
 /// This server's end of the mesh: a queue to each peer's dialer task.
@@ -562,6 +567,7 @@ impl Inbound {
         let mut cur = self.current.lock().expect("peer registry");
         if cur.is_live(from, gen) {
             cur.live.remove(&from);
+            let _ = self.inbox.send(PeerEvent::Lost { from });
         }
     }
 

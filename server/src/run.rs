@@ -146,11 +146,12 @@ async fn start_mesh(
         .await
         .with_context(|| format!("binding quorum port {listen}"))?;
     tokio::spawn(async move {
-        while let Some(crate::peer::PeerEvent::Frame { from, bytes }) = rx.recv().await {
-            if events
-                .send(Event::Input(Input::Peer { from, bytes }))
-                .is_err()
-            {
+        while let Some(ev) = rx.recv().await {
+            let input = match ev {
+                crate::peer::PeerEvent::Frame { from, bytes } => Input::Peer { from, bytes },
+                crate::peer::PeerEvent::Lost { from } => Input::PeerLost { from },
+            };
+            if events.send(Event::Input(input)).is_err() {
                 return;
             }
         }

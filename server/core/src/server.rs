@@ -90,6 +90,9 @@ pub enum Input {
     Persisted { zxid: i64 },
     /// A message from ensemble member `from` (quorum mode).
     Peer { from: u64, bytes: Vec<u8> },
+    /// The connection from ensemble member `from` broke (it crashed or
+    /// restarted): a follower of it looks for a new leader at once.
+    PeerLost { from: u64 },
     /// An epoch file asked for by [`Effect::WriteEpoch`] is durable, and so
     /// is every transaction persisted before it was asked for.
     EpochWritten {
@@ -416,6 +419,7 @@ impl Server {
             Input::Persisted { zxid } if self.zab.is_some() => self.zab_persisted(zxid),
             Input::Persisted { zxid } => self.on_persisted(zxid),
             Input::Peer { from, bytes } => self.on_peer(from, &bytes),
+            Input::PeerLost { from } => self.on_peer_lost(from),
             Input::EpochWritten { file, epoch } => self.on_epoch_written(file, epoch),
         }
         std::mem::take(&mut self.out)
@@ -646,6 +650,7 @@ impl Server {
         let Ok(hdr) = RequestHeader::read(&mut r) else {
             return self.close(conn);
         };
+        let body_at = r.position();
         let req = match Request::decode(hdr.op, &mut r) {
             Ok(req) => req,
             Err(JuteError::Unknown { .. }) => {
@@ -682,7 +687,7 @@ impl Server {
             z.touched.insert(session);
         }
         if req.is_write() && self.is_follower() {
-            let body = bytes[r.position()..].to_vec();
+            let body = bytes[body_at..].to_vec();
             self.forward_write(conn, session, hdr.xid, hdr.op, req, body);
         } else if req.is_write() {
             self.prep_write(conn, session, hdr.xid, req);

@@ -61,6 +61,8 @@ pub struct Cluster {
     next_key: u64,
     /// Acknowledged creates: path → zxid.
     pub acked: BTreeMap<String, i64>,
+    /// Servers whose clients got acknowledgements.
+    pub acked_via: BTreeSet<usize>,
     /// zxid → the one transaction it names.
     named: BTreeMap<i64, TxnRecord>,
     leaders: BTreeMap<u64, u64>,
@@ -97,6 +99,7 @@ impl Cluster {
             next_conn: 1,
             next_key: 0,
             acked: BTreeMap::new(),
+            acked_via: BTreeSet::new(),
             named: BTreeMap::new(),
             leaders: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -351,6 +354,7 @@ impl Cluster {
         if let Some(path) = c.outstanding.remove(&h.xid) {
             if h.err == 0 {
                 self.acked.insert(path, h.zxid);
+                self.acked_via.insert(c.node);
             }
         }
     }
@@ -591,6 +595,7 @@ fn zab_three_servers_elect_replicate_and_agree() {
         }
     }
     assert!(c.sent.get("DIFF").copied().unwrap_or(0) >= 2);
+    assert_eq!(c.acked_via.len(), 3, "writes through followers are answered too");
 }
 
 #[test]

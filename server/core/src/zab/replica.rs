@@ -387,6 +387,15 @@ impl Server {
         }
     }
 
+    pub(crate) fn on_peer_lost(&mut self, from: u64) {
+        if self.follower().is_some_and(|f| f.leader == from) {
+            self.look("the connection from the leader broke");
+        } else if let Some(l) = self.leader_mut() {
+            // It will rejoin with FOLLOWERINFO and be synced again.
+            l.learners.remove(&from);
+        }
+    }
+
     fn on_notification(&mut self, from: u64, state: PeerState, vote: Vote, ee: u64) {
         let now = self.now_ms;
         match &self.z().role {
