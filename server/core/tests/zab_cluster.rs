@@ -595,7 +595,11 @@ fn zab_three_servers_elect_replicate_and_agree() {
         }
     }
     assert!(c.sent.get("DIFF").copied().unwrap_or(0) >= 2);
-    assert_eq!(c.acked_via.len(), 3, "writes through followers are answered too");
+    assert_eq!(
+        c.acked_via.len(),
+        3,
+        "writes through followers are answered too"
+    );
 }
 
 #[test]
