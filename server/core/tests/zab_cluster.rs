@@ -43,6 +43,9 @@ struct Disk {
 struct Client {
     node: usize,
     open: bool,
+    session: i64,
+    /// Every reply after the handshake: (xid, zxid, err).
+    replies: Vec<(i32, i64, i32)>,
     xid: i32,
     /// xid → path of outstanding creates.
     outstanding: BTreeMap<i32, String>,
@@ -284,6 +287,8 @@ impl Cluster {
                     Client {
                         node: i,
                         open: false,
+                        session: 0,
+                        replies: Vec::new(),
                         xid: 0,
                         outstanding: BTreeMap::new(),
                     },
@@ -347,15 +352,99 @@ impl Cluster {
         if !c.open {
             let r = from_bytes::<ConnectResponse>(frame).expect("connect response");
             c.open = r.timeout_ms > 0;
+            c.session = r.session_id;
             return;
         }
         let mut r = Reader::new(frame);
         let h = ReplyHeader::read(&mut r).expect("reply header");
+        c.replies.push((h.xid, h.zxid, h.err));
         if let Some(path) = c.outstanding.remove(&h.xid) {
             if h.err == 0 {
                 self.acked.insert(path, h.zxid);
                 self.acked_via.insert(c.node);
             }
+        }
+    }
+
+    /// A client of server `i` (re)attaching to `session` (0: a new one),
+    /// driven until the handshake is answered.
+    pub fn attach(&mut self, i: usize, session: i64, timeout_ms: i32) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.clients.insert(
+            conn,
+            Client {
+                node: i,
+                open: false,
+                session: 0,
+                replies: Vec::new(),
+                xid: 1000,
+                outstanding: BTreeMap::new(),
+            },
+        );
+        let ip = "10.0.0.9".to_string();
+        self.input(i, Input::Connected { conn, ip });
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms,
+            session_id: session,
+            passwd: zkcore::session::password(session),
+            read_only: Some(false),
+        };
+        let bytes = to_bytes(&req);
+        self.input(i, Input::Frame { conn, bytes });
+        self.settle();
+        conn
+    }
+
+    /// Send a request on a client connection and settle; the reply's
+    /// error code (None: no reply, e.g. the connection is gone).
+    pub fn request(&mut self, conn: ConnId, req: Request) -> Option<i32> {
+        let c = self.clients.get_mut(&conn)?;
+        c.xid += 1;
+        let (xid, node) = (c.xid, c.node);
+        let mut f = Vec::new();
+        RequestHeader { xid, op: req.op() }.write(&mut f);
+        req.write_body(&mut f);
+        self.input(node, Input::Frame { conn, bytes: f });
+        self.settle();
+        let c = self.clients.get(&conn)?;
+        c.replies.iter().find(|r| r.0 == xid).map(|r| r.2)
+    }
+
+    pub fn session_of(&self, conn: ConnId) -> i64 {
+        self.clients[&conn].session
+    }
+
+    /// Deliver everything and flush every disk until nothing moves.
+    pub fn settle(&mut self) {
+        for _ in 0..50 {
+            let links: Vec<(usize, usize)> = self.links.keys().copied().collect();
+            for l in links {
+                while self.links.get(&l).is_some_and(|q| !q.is_empty()) {
+                    self.deliver(l);
+                    self.check();
+                }
+            }
+            for i in self.up() {
+                self.flush(i);
+            }
+            self.check();
+            if self.links.values().all(|q| q.is_empty())
+                && self.disks.iter().all(|d| d.pending.is_empty())
+            {
+                return;
+            }
+        }
+    }
+
+    /// Let `ms` of time pass (ticks, fairly delivered).
+    pub fn wait(&mut self, ms: i64) {
+        let until = self.now + ms;
+        while self.now < until {
+            self.tick();
+            self.settle();
         }
     }
 
@@ -678,4 +767,106 @@ fn zab_random_schedules_keep_the_invariants() {
             c.converge();
         }
     }
+}
+
+fn create(path: &str, flags: i32) -> Request {
+    Request::Create {
+        op: op::CREATE,
+        req: CreateRequest {
+            path: path.into(),
+            data: Some(b"v".to_vec()),
+            acl: Acl::open(),
+            flags,
+        },
+    }
+}
+
+fn follower_of(c: &Cluster, n: usize) -> Vec<usize> {
+    (0..n)
+        .filter(|i| c.server(*i).is_some_and(|s| s.role_name() == "follower"))
+        .collect()
+}
+
+#[test]
+fn zab_session_moves_between_servers_and_the_old_connection_gets_session_moved() {
+    let mut c = Cluster::new(3, 4);
+    c.converge();
+    let f = follower_of(&c, 3);
+    let (a, b) = (f[0], f[1]);
+    let old = c.attach(a, 0, 6_000);
+    let session = c.session_of(old);
+    assert_ne!(session, 0);
+    assert_eq!(
+        c.request(old, create("/e", 1)),
+        Some(0),
+        "ephemeral via a follower"
+    );
+    // The client re-attaches to another follower (its old connection is
+    // still open on the first one).
+    let new = c.attach(b, session, 6_000);
+    assert_eq!(c.session_of(new), session, "the session survives the move");
+    assert_eq!(c.request(new, create("/x", 0)), Some(0));
+    assert_eq!(
+        c.request(old, create("/y", 0)),
+        Some(ErrorCode::SessionMoved.code()),
+        "a write through the old server after the move"
+    );
+    for i in 0..3 {
+        let t = c.server(i).unwrap().tree();
+        assert!(t.get("/x").is_some() && t.get("/y").is_none());
+        assert_eq!(t.get("/e").unwrap().ephemeral_owner, session);
+    }
+}
+
+#[test]
+fn zab_leader_expires_a_followers_session_and_its_ephemerals_vanish_everywhere() {
+    let mut c = Cluster::new(3, 5);
+    c.converge();
+    let f = follower_of(&c, 3)[0];
+    let conn = c.attach(f, 0, 2_000);
+    let session = c.session_of(conn);
+    assert_eq!(c.request(conn, create("/eph", 1)), Some(0));
+    assert_eq!(
+        c.request(
+            conn,
+            Request::Exists(ExistsRequest {
+                path: "/eph".into(),
+                watch: false
+            })
+        ),
+        Some(0)
+    );
+    // Pings keep it alive: the follower reports them to the leader.
+    for _ in 0..10 {
+        c.wait(500);
+        let exists = Request::Exists(ExistsRequest {
+            path: "/eph".into(),
+            watch: false,
+        });
+        assert_eq!(c.request(conn, exists), Some(0));
+    }
+    assert!((0..3).all(|i| c.server(i).unwrap().tree().get("/eph").is_some()));
+    // Silence: the leader expires it, and the follower closes the
+    // client's connection.
+    c.wait(4_000);
+    assert_eq!(c.request(conn, Request::Ping), None, "connection closed");
+    for i in 0..3 {
+        let s = c.server(i).unwrap();
+        assert!(
+            s.tree().get("/eph").is_none(),
+            "server {} kept the ephemeral",
+            i + 1
+        );
+        assert!(s.sessions().get(session).is_none());
+    }
+}
+
+#[test]
+fn zab_sync_on_a_follower_waits_for_the_leaders_commits() {
+    let mut c = Cluster::new(3, 6);
+    c.converge();
+    let f = follower_of(&c, 3)[0];
+    let conn = c.attach(f, 0, 6_000);
+    let r = c.request(conn, Request::Sync(SyncRequest { path: "/".into() }));
+    assert_eq!(r, Some(0));
 }
