@@ -75,7 +75,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// The first bytes of every peer connection.
 pub const MAGIC: [u8; 8] = *b"ZKRSPEER";
@@ -127,7 +127,12 @@ struct Inner {
     peers: BTreeMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
     /// Never written: dropping it (with the last `Mesh`) stops the listener
     /// and the readers.
-    _alive: watch::Sender<()>,
+    ///
+    /// A broadcast channel, not a `watch`: tokio's `watch` spreads waiters
+    /// over shards picked by a process-global random number, so the order
+    /// in which the stopping tasks wake (and the whole simulation after it)
+    /// would differ from one run to the next.
+    _alive: broadcast::Sender<()>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -151,7 +156,7 @@ impl Mesh {
         inbox: mpsc::UnboundedSender<PeerEvent>,
     ) -> io::Result<Mesh> {
         let listener = TcpListener::bind(listen).await?;
-        let (alive_tx, alive_rx) = watch::channel(());
+        let (alive_tx, alive_rx) = broadcast::channel(1);
         let peers: BTreeMap<u64, SocketAddr> =
             peers.into_iter().filter(|(id, _)| *id != my_id).collect();
         let inbound = Arc::new(Inbound {
@@ -449,15 +454,15 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Arc<Inbound>, mut alive: watch::Receiver<()>) {
+async fn accept_loop(listener: TcpListener, ctx: Arc<Inbound>, mut alive: broadcast::Receiver<()>) {
     loop {
         tokio::select! {
             biased;
-            _ = alive.changed() => return,
+            _ = alive.recv() => return,
             _ = ctx.inbox.closed() => return,
             r = listener.accept() => match r {
                 Ok((stream, addr)) => {
-                    tokio::spawn(serve_peer(stream, addr, ctx.clone(), alive.clone()));
+                    tokio::spawn(serve_peer(stream, addr, ctx.clone(), alive.resubscribe()));
                 }
                 Err(e) => {
                     tracing::warn!("peer accept failed: {e}");
@@ -474,7 +479,7 @@ async fn serve_peer(
     mut stream: TcpStream,
     addr: SocketAddr,
     ctx: Arc<Inbound>,
-    mut alive: watch::Receiver<()>,
+    mut alive: broadcast::Receiver<()>,
 ) {
     let Some(from) = handshake(&mut stream, addr, &ctx).await else {
         return;
@@ -485,7 +490,7 @@ async fn serve_peer(
     loop {
         let read = tokio::select! {
             biased;
-            _ = alive.changed() => break,
+            _ = alive.recv() => break,
             _ = &mut replaced => break,
             r = stream.read_exact(&mut len_bytes) => r,
         };
@@ -501,7 +506,7 @@ async fn serve_peer(
         let mut body = vec![0u8; len];
         let read = tokio::select! {
             biased;
-            _ = alive.changed() => break,
+            _ = alive.recv() => break,
             _ = &mut replaced => break,
             r = stream.read_exact(&mut body) => r,
         };

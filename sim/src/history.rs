@@ -5,8 +5,12 @@
 //! `info` (timeout, lost connection: the operation may or may not have
 //! happened). Events share an `op_id`. Faults appear as `fault_start` /
 //! `fault_end`; `session_expired` records that a client learnt its session
-//! is gone; `phase` marks the start of the final read-back; `server_exit`
-//! records a server that stopped on an error.
+//! is gone; `phase` marks the cluster size (`cluster servers=N`), the swarm's
+//! draw, the start of the workloads and of the final read-back (`final`); `server_exit`
+//! records a server that stopped on an error; `replicas` (the last event of
+//! a run that reached its end) is every server's final status, read from
+//! the servers' status board once they agreed on a last zxid or the
+//! liveness bound ran out (the evidence of the `replicas` check).
 //!
 //! What a client's session task saw, in the order it saw it (the client's
 //! trace, [`crate::client::Trace`]): `connected` (a new connection of the
@@ -47,6 +51,7 @@ pub enum Ty {
     WatchAdded,
     WatchEvent,
     WatchesRestored,
+    Replicas,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -180,6 +185,52 @@ pub struct Event {
     /// Per sub-operation results of a multi (completion).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<SubResult>>,
+    /// Every server's final status (`replicas`), by server id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<Replica>>,
+}
+
+/// One server's status at the end of a run, as it published it on the
+/// status board (`zkserver::run::NodeStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Replica {
+    /// 1-based server id (`server<N>` at 10.0.0.N).
+    pub server: u32,
+    /// Whether the server was running (it had published a status since
+    /// its last start). The fields below are meaningless when not.
+    pub running: bool,
+    /// "standalone", "leader", "follower" or "looking".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
+    #[serde(default)]
+    pub epoch: u64,
+    /// The last transaction applied to its tree.
+    #[serde(default)]
+    pub last_zxid: i64,
+    /// Digest of its applied tree (hex: it does not fit a JSON double).
+    #[serde(default, with = "hex_u64")]
+    pub digest: u64,
+    #[serde(default)]
+    pub serving: bool,
+}
+
+impl Replica {
+    /// `server:2 leader epoch 1 zxid 0x100000005 digest 0x1f…`.
+    pub fn describe(&self) -> String {
+        if !self.running {
+            return format!("server:{} not running", self.server);
+        }
+        format!(
+            "server:{} {} epoch {} zxid 0x{:x} digest 0x{:016x}{}",
+            self.server,
+            self.role,
+            self.epoch,
+            self.last_zxid as u64,
+            self.digest,
+            if self.serving { "" } else { " (not serving)" }
+        )
+    }
 }
 
 /// One sub-operation of a multi: `create`, `set_data`, `delete`, `check`.
@@ -228,6 +279,20 @@ mod ms {
             ));
         }
         Ok((v * 1000.0).round() as u64)
+    }
+}
+
+/// A u64 as a `0x...` string (a tree digest).
+mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{v:016x}"))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = String::deserialize(d)?;
+        let digits = s.strip_prefix("0x").unwrap_or(&s);
+        u64::from_str_radix(digits, 16)
+            .map_err(|_| serde::de::Error::custom(format!("bad hex value {s:?}")))
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Top to bottom: the verdict and the replay command; a table of checks
 //! (verdict, notes, violations); the workload's numbers (operations by
-//! outcome, throughput, latency percentiles); the faults as they happened;
+//! outcome, throughput, latency percentiles); the servers' final status
+//! (role, epoch, last zxid, digest); the faults as they happened;
 //! the plots of [`crate::plot`]; and, for each failed check that names a
 //! witness, the history events that prove the violation (also marked in
 //! the plots).
@@ -11,7 +12,7 @@
 use crate::check::{CheckResult, Verdict};
 use crate::history::{Event, Ty};
 use crate::plot::{self, Data};
-use crate::probe::Sample;
+use crate::probe::{BoardSample, Sample};
 use crate::report::Summary;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -65,13 +66,13 @@ fn verdict_class(v: Verdict) -> (&'static str, &'static str) {
 }
 
 /// The whole page.
-pub fn render(s: &Summary, events: &[Event], samples: &[Sample]) -> String {
+pub fn render(s: &Summary, events: &[Event], samples: &[Sample], board: &[BoardSample]) -> String {
     let witness: BTreeSet<usize> = s
         .checks
         .iter()
         .flat_map(|c| c.witness.iter().copied())
         .collect();
-    let data = Data::new(events, samples, witness);
+    let data = Data::new(events, samples, board, witness);
     let mut h = String::new();
     let (cls, word) = verdict_class(s.verdict);
     let _ = write!(
@@ -96,6 +97,7 @@ pub fn render(s: &Summary, events: &[Event], samples: &[Sample]) -> String {
     );
     header(&mut h, s);
     checks(&mut h, &s.checks);
+    replicas(&mut h, s);
     faults(&mut h, s, &data);
     plots(&mut h, &data);
     witnesses(&mut h, &s.checks, events);
@@ -115,6 +117,14 @@ fn header(h: &mut String, s: &Summary) {
     };
     let rows = [
         ("commit", s.commit.clone()),
+        (
+            "servers",
+            if s.servers == 1 {
+                "1 (standalone)".to_string()
+            } else {
+                format!("{} (an ensemble)", s.servers)
+            },
+        ),
         ("history hash", s.history_hash.clone()),
         (
             "operations",
@@ -183,6 +193,37 @@ fn checks(h: &mut String, checks: &[CheckResult]) {
             h,
             "<tr><td>{}</td><td class=\"{cls}\">{word}</td><td>{details}</td><td>{wit}</td></tr>",
             esc(&c.name)
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// The servers' final status, as the `replicas` check saw it.
+fn replicas(h: &mut String, s: &Summary) {
+    h.push_str("<h2>Servers at the end</h2>\n");
+    if s.replicas.is_empty() {
+        h.push_str("<p>No final status (the run did not reach its end).</p>\n");
+        return;
+    }
+    h.push_str("<table>\n<tr><th>server</th><th>running</th><th>role</th><th>epoch</th><th>last zxid</th><th>tree digest</th><th>serving</th></tr>\n");
+    for r in &s.replicas {
+        if !r.running {
+            let _ = writeln!(
+                h,
+                "<tr><td>server{}</td><td class=\"fail\">no</td><td colspan=\"5\"></td></tr>",
+                r.server
+            );
+            continue;
+        }
+        let _ = writeln!(
+            h,
+            "<tr><td>server{}</td><td>yes</td><td>{}</td><td>{}</td><td class=\"mono\">0x{:x}</td><td class=\"mono\">0x{:016x}</td><td>{}</td></tr>",
+            r.server,
+            esc(&r.role),
+            r.epoch,
+            r.last_zxid as u64,
+            r.digest,
+            if r.serving { "yes" } else { "no" }
         );
     }
     h.push_str("</table>\n");
@@ -289,6 +330,9 @@ fn witnesses(h: &mut String, checks: &[CheckResult], events: &[Event]) {
             }
             if let Some(c) = &e.children {
                 extra.push_str(&format!(" children={c:?}"));
+            }
+            for r in e.replicas.iter().flatten() {
+                extra.push_str(&format!("; {}", r.describe()));
             }
             let _ = writeln!(
                 h,

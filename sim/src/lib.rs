@@ -1,5 +1,5 @@
 //! The deterministic simulation testbed: runs the real server
-//! (`zkserver::run::run`) inside madsim with scripted faults, drives client
+//! (`zkserver::run::run_with_status`, one server or a 3–5 server ensemble) inside madsim with scripted faults, drives client
 //! workloads through the project's own client, records a history and judges
 //! it with independent checkers. See `sim/ARCHITECTURE.md`.
 

@@ -5,21 +5,24 @@
 //! the history's clock), shades each fault window in its kind's colour and
 //! marks the events of a violation's witness:
 //!
-//! - [`timeline`]: one lane per server (answering `srvr` with its role and
-//!   epoch / down / paused / isolated / no answer, from [`crate::probe`]),
-//!   then the faults, one bar each, labelled;
+//! - [`timeline`]: one lane per server (answering `srvr` / down / paused /
+//!   isolated / no answer, from the `srvr` probes of [`crate::probe`]; under
+//!   it a thin band of its role from the status board samples: leader,
+//!   follower, looking, standalone or no status; labelled with role and
+//!   epoch where they change), then the faults, one bar each, labelled;
 //! - [`latency`]: one point per completed workload operation, coloured by
 //!   outcome (ok / ZooKeeper error / unknown), log scale;
 //! - [`throughput`]: completions per 1 s bucket, by outcome;
-//! - [`zxid`]: each server's last-applied zxid (from `srvr`), and the
-//!   largest reply zxid the clients had seen, for comparison.
+//! - [`zxid`]: each server's last-applied zxid (from the status board, or
+//!   from `srvr` when there are no board samples), and the largest reply
+//!   zxid the clients had seen, for comparison.
 //!
 //! Plot functions return the SVG text or a message saying why not (a plot
 //! never fails the run).
 
 use crate::check::pair_ops;
 use crate::history::{Event, Ty};
-use crate::probe::Sample;
+use crate::probe::{BoardSample, Sample};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -47,10 +50,20 @@ impl Window {
         format!("#{} {} {}", self.id, self.kind, self.target)
     }
 
-    /// Does this fault take `server` (1-based) down or away?
+    /// Does this fault take `server` (1-based) down or away? (Its target
+    /// names it: `server` for the only one, `server:N`, or in a list.)
     fn hits_server(&self, server: u32) -> bool {
-        self.target == "server" && server == 1 || self.target == format!("server:{server}")
+        names_server(&self.target, server)
     }
+}
+
+/// Does a recorded target (`server`, `server:2`, `server:1,client:3`,
+/// `server:1 / server:2`) name `server`?
+fn names_server(target: &str, server: u32) -> bool {
+    let me = format!("server:{server}");
+    target
+        .split([',', ' ', '/'])
+        .any(|t| t == me || t == "server" && server == 1)
 }
 
 /// The fault windows of a history, in start order.
@@ -106,6 +119,7 @@ const WITNESS: RGBColor = RGBColor(0, 0, 0);
 pub struct Data<'a> {
     pub events: &'a [Event],
     pub samples: &'a [Sample],
+    pub board: &'a [BoardSample],
     pub faults: Vec<Window>,
     /// History indices to highlight (a violation's witness).
     pub witness: BTreeSet<usize>,
@@ -114,11 +128,22 @@ pub struct Data<'a> {
 }
 
 impl<'a> Data<'a> {
-    pub fn new(events: &'a [Event], samples: &'a [Sample], witness: BTreeSet<usize>) -> Self {
-        let servers = samples.iter().map(|s| s.server).max().unwrap_or(1);
+    pub fn new(
+        events: &'a [Event],
+        samples: &'a [Sample],
+        board: &'a [BoardSample],
+        witness: BTreeSet<usize>,
+    ) -> Self {
+        let servers = samples
+            .iter()
+            .map(|s| s.server)
+            .chain(board.iter().map(|s| s.server))
+            .max()
+            .unwrap_or(1);
         Data {
             events,
             samples,
+            board,
             faults: windows(events),
             witness,
             servers,
@@ -331,6 +356,43 @@ fn segments(d: &Data<'_>, server: u32) -> Vec<(f64, f64, State)> {
     out
 }
 
+/// A server's status board entry: its role and epoch; `None`: no status.
+type Role = Option<(String, u64)>;
+
+fn role_color(role: &Role) -> RGBColor {
+    match role.as_ref().map(|r| r.0.as_str()) {
+        Some("leader") => RGBColor(74, 20, 140),
+        Some("follower") => RGBColor(126, 87, 194),
+        Some("looking") => RGBColor(255, 179, 0),
+        Some("standalone") => RGBColor(0, 121, 107),
+        Some(_) => RGBColor(120, 120, 120),
+        None => RGBColor(60, 60, 60),
+    }
+}
+
+fn role_name(role: &Role) -> String {
+    match role {
+        Some((r, _)) => format!("status board: {r}"),
+        None => "status board: no status (down, stopped, recovering)".into(),
+    }
+}
+
+/// Merged role segments of one server from the board samples: (from, to, role).
+fn role_segments(d: &Data<'_>, server: u32) -> Vec<(f64, f64, Role)> {
+    let samples: Vec<&BoardSample> = d.board.iter().filter(|s| s.server == server).collect();
+    let mut out: Vec<(f64, f64, Role)> = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        let from = secs(s.t_us);
+        let to = samples.get(i + 1).map_or(d.end_s, |n| secs(n.t_us));
+        let role = s.role.clone().map(|r| (r, s.epoch));
+        match out.last_mut() {
+            Some(last) if last.2 == role => last.1 = to,
+            _ => out.push((from, to, role)),
+        }
+    }
+    out
+}
+
 /// Greedy rows for fault bars so that neither overlapping windows nor
 /// their labels (about 7 px a character) collide. `s_per_px`: the x scale.
 fn fault_rows(faults: &[Window], s_per_px: f64) -> (Vec<usize>, usize) {
@@ -358,7 +420,10 @@ pub fn timeline(d: &Data<'_>) -> Result<String, String> {
     let height = 140 + 46 * lanes as u32;
     svg(height, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Servers (from srvr probes) and faults", CAPTION)
+            .caption(
+                "Servers (bar: srvr probes; band and labels: status board role, epoch) and faults",
+                CAPTION,
+            )
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(Y_AREA)
@@ -388,23 +453,54 @@ pub fn timeline(d: &Data<'_>) -> Result<String, String> {
                     )
                 }))
                 .map_err(err)?;
-            // Role and epoch where they change.
-            let mut last: Option<(String, u32)> = None;
-            for (from, _, st) in &segs {
-                if let State::Serving { mode, epoch } = st {
-                    let cur = (mode.clone(), *epoch);
-                    if last.as_ref() != Some(&cur) {
-                        chart
-                            .draw_series(std::iter::once(Text::new(
-                                format!("{mode}, epoch {epoch}"),
-                                (*from + d.end_s * 0.003, y + 0.64),
-                                (FONT, 13).into_font().color(&WHITE),
-                            )))
-                            .map_err(err)?;
-                        last = Some(cur);
+            // The role band (status board), under the srvr bar.
+            let roles = role_segments(d, s);
+            chart
+                .draw_series(roles.iter().map(|(from, to, role)| {
+                    Rectangle::new(
+                        [(*from, y + 0.04), (*to, y + 0.18)],
+                        role_color(role).filled(),
+                    )
+                }))
+                .map_err(err)?;
+            // Role and epoch where they change: from the board, else srvr.
+            let labels: Vec<(f64, String)> = if roles.is_empty() {
+                let mut last: Option<(String, u32)> = None;
+                let mut v = Vec::new();
+                for (from, _, st) in &segs {
+                    if let State::Serving { mode, epoch } = st {
+                        let cur = (mode.clone(), *epoch);
+                        if last.as_ref() != Some(&cur) {
+                            v.push((*from, format!("{mode}, epoch {epoch}")));
+                            last = Some(cur);
+                        }
                     }
                 }
-            }
+                v
+            } else {
+                // Only where the label fits in its segment (roles can
+                // change every few hundred ms during an election; the band
+                // shows those).
+                let s_per_px = d.end_s / (WIDTH - 150) as f64;
+                roles
+                    .iter()
+                    .filter_map(|(from, to, role)| {
+                        let (r, epoch) = role.as_ref()?;
+                        let text = format!("{r}, epoch {epoch}");
+                        let width = (text.len() as f64 * 7.5 + 8.0) * s_per_px;
+                        (to - from >= width).then_some((*from, text))
+                    })
+                    .collect()
+            };
+            chart
+                .draw_series(labels.into_iter().map(|(from, text)| {
+                    Text::new(
+                        text,
+                        (from + d.end_s * 0.003, y + 0.64),
+                        (FONT, 13).into_font().color(&WHITE),
+                    )
+                }))
+                .map_err(err)?;
             if segs.is_empty() {
                 chart
                     .draw_series(std::iter::once(Text::new(
@@ -415,7 +511,9 @@ pub fn timeline(d: &Data<'_>) -> Result<String, String> {
                     .map_err(err)?;
             }
             // A server that stopped on an error.
-            let exits = d.events.iter().filter(|e| e.ty == Ty::ServerExit);
+            let exits = d.events.iter().filter(|e| {
+                e.ty == Ty::ServerExit && names_server(e.target.as_deref().unwrap_or("server"), s)
+            });
             chart
                 .draw_series(
                     exits.map(|e| Cross::new((secs(e.t_us), y + 0.5), 7, BLACK.stroke_width(2))),
@@ -485,6 +583,16 @@ pub fn timeline_legend(d: &Data<'_>) -> Vec<(String, String)> {
     for st in states {
         out.push((hex(st.color()), st.name().to_string()));
     }
+    let mut roles: Vec<(String, String)> = Vec::new();
+    for s in 1..=d.servers {
+        for (_, _, role) in role_segments(d, s) {
+            let key = (hex(role_color(&role)), role_name(&role));
+            if !roles.contains(&key) {
+                roles.push(key);
+            }
+        }
+    }
+    out.extend(roles);
     let mut seen = BTreeSet::new();
     for w in &d.faults {
         if seen.insert(w.kind.as_str()) {
@@ -670,7 +778,33 @@ const SERVER_COLORS: [RGBColor; 5] = [
     RGBColor(86, 180, 233),
 ];
 
-/// (d) Last-applied zxid per server (srvr), and the clients' view.
+/// (t, (zxid counter, epoch)), or no zxid.
+type ZxidPoint = (f64, Option<(u32, u64)>);
+
+/// One server's last-applied zxid over time: (t, (counter, epoch) or
+/// `None` where it had none: down, or no answer). From the status board
+/// when there are board samples, else from `srvr`.
+fn zxid_points(d: &Data<'_>, server: u32) -> Vec<ZxidPoint> {
+    if d.board.is_empty() {
+        d.samples
+            .iter()
+            .filter(|x| x.server == server)
+            .map(|x| {
+                let v = x.counter().zip(x.epoch()).map(|(c, e)| (c, e as u64));
+                (secs(x.t_us), v)
+            })
+            .collect()
+    } else {
+        d.board
+            .iter()
+            .filter(|x| x.server == server)
+            .map(|x| (secs(x.t_us), x.counter().map(|c| (c, x.epoch))))
+            .collect()
+    }
+}
+
+/// (d) Last-applied zxid per server (status board, else srvr), and the
+/// clients' view.
 pub fn zxid(d: &Data<'_>) -> Result<String, String> {
     // Client view: running max of reply zxids (counter part), stepwise.
     let mut seen: Vec<(f64, f64)> = Vec::new();
@@ -690,64 +824,63 @@ pub fn zxid(d: &Data<'_>) -> Result<String, String> {
     if let Some(last) = seen.last().copied() {
         seen.push((d.end_s, last.1));
     }
-    let ymax = d
-        .samples
+    let points: Vec<Vec<ZxidPoint>> = (1..=d.servers).map(|s| zxid_points(d, s)).collect();
+    let ymax = points
         .iter()
-        .filter_map(|s| s.counter())
-        .map(|c| c as f64)
+        .flatten()
+        .filter_map(|p| p.1.map(|v| v.0 as f64))
         .chain(seen.iter().map(|p| p.1))
         .fold(1.0f64, f64::max)
         * 1.12;
-    svg(380, |root| {
-        let mut chart = time_chart(
-            root,
-            d,
+    let (source, caption) = if d.board.is_empty() {
+        (
+            "srvr",
             "Last-applied zxid per server (srvr \"Zxid\", sampled every 200 ms) and the largest reply zxid seen by clients",
-            "zxid counter (low 32 bits)",
-            ymax,
-        )?;
-        for s in 1..=d.servers {
+        )
+    } else {
+        (
+            "board",
+            "Last-applied zxid per server (status board, sampled every 100 ms) and the largest reply zxid seen by clients",
+        )
+    };
+    svg(380, |root| {
+        let mut chart = time_chart(root, d, caption, "zxid counter (low 32 bits)", ymax)?;
+        for (s, pts) in (1..=d.servers).zip(&points) {
             let c = SERVER_COLORS[(s as usize - 1) % SERVER_COLORS.len()];
-            // Contiguous answered runs become one step line each.
+            // Contiguous runs with a zxid become one step line each.
             let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-            let mut epochs: Vec<(f64, f64, u32)> = Vec::new();
+            let mut epochs: Vec<(f64, f64, u64)> = Vec::new();
             let mut last_epoch = None;
-            for smp in d.samples.iter().filter(|x| x.server == s) {
-                let t = secs(smp.t_us);
-                match (smp.counter(), smp.epoch()) {
-                    (Some(cnt), Some(ep)) => {
+            for (t, v) in pts {
+                match v {
+                    Some((cnt, ep)) => {
                         let run = runs.last_mut().expect("non-empty");
                         if let Some(prev) = run.last().copied() {
-                            run.push((t, prev.1));
+                            run.push((*t, prev.1));
                         }
-                        run.push((t, cnt as f64));
+                        run.push((*t, *cnt as f64));
                         // Label epoch changes (the first epoch is in the legend).
-                        if last_epoch.is_some_and(|e| e != ep) {
-                            epochs.push((t, cnt as f64, ep));
+                        if last_epoch.is_some_and(|e| e != *ep) {
+                            epochs.push((*t, *cnt as f64, *ep));
                         }
-                        last_epoch = Some(ep);
+                        last_epoch = Some(*ep);
                     }
-                    _ => {
+                    None => {
                         if !runs.last().expect("non-empty").is_empty() {
                             runs.push(Vec::new());
                         }
                     }
                 }
             }
+            let first_epoch = pts.iter().find_map(|p| p.1.map(|v| v.1)).unwrap_or(0);
             let mut first = true;
             for run in runs.into_iter().filter(|r| !r.is_empty()) {
                 let ann = chart
                     .draw_series(LineSeries::new(run, c.stroke_width(2)))
                     .map_err(err)?;
                 if first {
-                    let first_epoch = d
-                        .samples
-                        .iter()
-                        .filter(|x| x.server == s)
-                        .find_map(Sample::epoch)
-                        .unwrap_or(0);
                     ann.label(format!(
-                        "server{s} last applied (srvr), epoch {first_epoch} at first"
+                        "server{s} last applied ({source}), epoch {first_epoch} at first"
                     ))
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
@@ -793,5 +926,50 @@ mod tests {
         };
         let (rows, n) = fault_rows(&[w(1, 1.0, 3.0), w(2, 2.0, 4.0), w(3, 5.0, 6.0)], 0.001);
         assert_eq!((rows, n), (vec![0, 1, 0], 2));
+    }
+
+    #[test]
+    fn targets_name_servers() {
+        assert!(names_server("server", 1));
+        assert!(!names_server("server", 2));
+        assert!(names_server("server:2", 2));
+        assert!(names_server("client:1,server:3", 3));
+        assert!(names_server("server:1 / server:2", 2));
+        assert!(!names_server("server:12", 1));
+        assert!(!names_server("client:1", 1));
+    }
+
+    #[test]
+    fn role_segments_merge_and_break_on_changes() {
+        let b = |t_ms: u64, role: Option<&str>, epoch: u64| BoardSample {
+            t_us: t_ms * 1000,
+            server: 1,
+            role: role.map(String::from),
+            epoch,
+            last_zxid: 0,
+            serving: role.is_some(),
+        };
+        let board = vec![
+            b(0, Some("looking"), 0),
+            b(100, Some("leader"), 1),
+            b(200, Some("leader"), 1),
+            b(300, None, 0),
+            b(400, Some("follower"), 2),
+        ];
+        let d = Data::new(&[], &[], &board, BTreeSet::new());
+        let segs = role_segments(&d, 1);
+        let roles: Vec<Role> = segs.iter().map(|s| s.2.clone()).collect();
+        assert_eq!(
+            roles,
+            vec![
+                Some(("looking".into(), 0)),
+                Some(("leader".into(), 1)),
+                None,
+                Some(("follower".into(), 2)),
+            ]
+        );
+        assert_eq!((segs[1].0, segs[1].1), (0.1, 0.3));
+        assert!(timeline(&d).unwrap().contains("leader, epoch 1"));
+        assert!(zxid(&d).is_ok());
     }
 }

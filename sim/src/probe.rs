@@ -14,6 +14,15 @@
 //! everything else); the monitor is never cut off by a `partition` (those
 //! cut clients off), only by `isolate` of a server.
 //!
+//! The same node also samples the servers' status board (the
+//! `zkserver::run::StatusBoard` every server of a run publishes its role,
+//! epoch, last zxid and digest on) every [`BOARD_MS`]: a read of shared
+//! memory, no network, so a paused or isolated server shows its last
+//! status and a server that is down (killed, stopped, not yet recovered)
+//! none. These [`BoardSample`]s draw the timeline's roles and epochs and the
+//! zxid plot (`board.jsonl` in the report); like the `srvr` samples they are
+//! never evidence.
+//!
 //! Invariants: samples are in time order; `zxid` is the server's own
 //! last-applied zxid at the moment it answered.
 
@@ -24,6 +33,8 @@ use std::sync::{Arc, Mutex};
 pub const PROBE_MS: u64 = 200;
 /// How long one probe may take before it counts as "no answer".
 pub const PROBE_TIMEOUT_MS: u64 = 150;
+/// Status board sampling period, simulated.
+pub const BOARD_MS: u64 = 100;
 
 /// One probe of one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,16 +60,50 @@ impl Sample {
     }
 }
 
+/// One server's entry on the status board at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardSample {
+    /// Simulated µs since the run started (the history's clock).
+    pub t_us: u64,
+    /// 1-based server id.
+    pub server: u32,
+    /// "standalone", "leader", "follower", "looking"; `None`: no status
+    /// (the server is down, stopped, or recovering).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub epoch: u64,
+    #[serde(default)]
+    pub last_zxid: i64,
+    #[serde(default)]
+    pub serving: bool,
+}
+
+impl BoardSample {
+    pub fn counter(&self) -> Option<u32> {
+        self.role.as_ref().map(|_| self.last_zxid as u64 as u32)
+    }
+}
+
 /// The samples of one run; clones share them (read after the run).
 #[derive(Debug, Clone, Default)]
-pub struct Probes(Arc<Mutex<Vec<Sample>>>);
+pub struct Probes(Arc<Mutex<(Vec<Sample>, Vec<BoardSample>)>>);
 
 impl Probes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Sample>, Vec<BoardSample>)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
     pub fn push(&self, s: Sample) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        self.lock().0.push(s);
+    }
+    pub fn push_board(&self, s: BoardSample) {
+        self.lock().1.push(s);
     }
     pub fn samples(&self) -> Vec<Sample> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lock().0.clone()
+    }
+    pub fn board(&self) -> Vec<BoardSample> {
+        self.lock().1.clone()
     }
 }
 
@@ -79,13 +124,40 @@ pub fn parse_srvr(text: &str) -> Option<(String, i64)> {
 }
 
 /// Samples as JSON lines.
-pub fn to_jsonl(samples: &[Sample]) -> String {
+pub fn to_jsonl<T: Serialize>(samples: &[T]) -> String {
     let mut out = String::new();
     for s in samples {
         out.push_str(&serde_json::to_string(s).expect("samples serialize"));
         out.push('\n');
     }
     out
+}
+
+/// Read every server's entry on `board` every [`BOARD_MS`], forever (the
+/// run ends it). `servers`: how many (ids 1..=servers).
+#[cfg(madsim)]
+pub async fn sample_board(
+    board: zkserver::run::StatusBoard,
+    servers: u32,
+    now_us: impl Fn() -> u64,
+    probes: Probes,
+) {
+    loop {
+        let t_us = now_us();
+        let snapshot = board.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for id in 1..=servers {
+            let st = snapshot.get(&(id as u64));
+            probes.push_board(BoardSample {
+                t_us,
+                server: id,
+                role: st.map(|s| s.role.to_string()),
+                epoch: st.map_or(0, |s| s.epoch),
+                last_zxid: st.map_or(0, |s| s.last_zxid),
+                serving: st.is_some_and(|s| s.serving),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(BOARD_MS)).await;
+    }
 }
 
 /// Ask every server `srvr` every [`PROBE_MS`], forever (the run ends it).

@@ -1,7 +1,8 @@
 //! Verdicts and reports: `reports/<scenario>/<seed>/summary.json` (verdict
 //! per check, fault counts, op outcomes, throughput, latency, the replay
-//! command), `history.jsonl` (the raw history, see [`crate::history`]),
-//! `servers.jsonl` (the `srvr` samples, see [`crate::probe`]) and
+//! command, the servers' final status), `history.jsonl` (the raw history,
+//! see [`crate::history`]), `servers.jsonl` (the `srvr` samples) and
+//! `board.jsonl` (the status board samples, see [`crate::probe`]) and
 //! `report.html` (all of it on one page with plots, see [`crate::html`]).
 //!
 //! Wall-clock numbers (speed) go into the summary only; the fingerprint
@@ -9,8 +10,8 @@
 //! the scenario, the seed and the code.
 
 use crate::check::{self, CheckResult, Verdict};
-use crate::history::{fingerprint, to_jsonl, Event, Ty};
-use crate::probe::Sample;
+use crate::history::{fingerprint, to_jsonl, Event, Replica, Ty};
+use crate::probe::{BoardSample, Sample};
 use crate::scenario::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ pub struct Summary {
     pub description: String,
     pub seed: u64,
     pub commit: String,
+    /// Servers in the cluster.
+    pub servers: u32,
     pub verdict: Verdict,
     pub checks: Vec<CheckResult>,
     pub faults: BTreeMap<String, u64>,
@@ -50,6 +53,10 @@ pub struct Summary {
     pub sim_s_per_wall_s: f64,
     pub history_hash: String,
     pub replay: String,
+    /// Every server's final status (role, epoch, last zxid, tree digest),
+    /// from the history's `replicas` event; empty if the run did not reach
+    /// its end.
+    pub replicas: Vec<Replica>,
 }
 
 /// The checks, plus `server_health`: the simulation must not panic, and the
@@ -65,7 +72,8 @@ fn server_health(events: &[Event], panic: Option<&str>) -> CheckResult {
     if let Some(p) = panic {
         r.violation(format!("the simulation panicked: {p}"));
     }
-    let mut power_off: Vec<(u64, u64)> = Vec::new();
+    // (servers hit, from, to) of each power loss.
+    let mut power_off: Vec<(Vec<&str>, u64, u64)> = Vec::new();
     for s in events
         .iter()
         .filter(|e| e.ty == Ty::FaultStart && e.fault.as_deref() == Some("power_loss"))
@@ -74,19 +82,24 @@ fn server_health(events: &[Event], panic: Option<&str>) -> CheckResult {
             .iter()
             .find(|e| e.ty == Ty::FaultEnd && e.fault_id == s.fault_id)
             .map_or(u64::MAX, |e| e.t_us);
+        let hit: Vec<&str> = s.target.as_deref().unwrap_or("").split(',').collect();
         // The server stops on the failed fsync just before the fault is
         // recorded as started.
-        power_off.push((s.t_us.saturating_sub(600_000), end));
+        power_off.push((hit, s.t_us.saturating_sub(600_000), end));
     }
     for e in events.iter().filter(|e| e.ty == Ty::ServerExit) {
         let why = e.error.as_deref().unwrap_or("");
-        if power_off.iter().any(|(a, b)| (*a..=*b).contains(&e.t_us)) {
+        let who = e.target.as_deref().unwrap_or("server");
+        let powered_off = power_off
+            .iter()
+            .any(|(hit, a, b)| hit.contains(&who) && (*a..=*b).contains(&e.t_us));
+        if powered_off {
             r.notes.push(format!(
-                "server stopped at {:.0} ms when power failed: {why}",
+                "{who} stopped at {:.0} ms when power failed: {why}",
                 e.t_ms()
             ));
         } else {
-            r.violation(format!("server stopped at {:.0} ms: {why}", e.t_ms()));
+            r.violation(format!("{who} stopped at {:.0} ms: {why}", e.t_ms()));
         }
     }
     r
@@ -184,11 +197,18 @@ pub fn summarize(
             .or_insert(0) += 1;
     }
     let secs = (scn.duration_ms as f64 / 1000.0).max(1e-3);
+    let replicas = events
+        .iter()
+        .rev()
+        .find(|e| e.ty == Ty::Replicas)
+        .and_then(|e| e.replicas.clone())
+        .unwrap_or_default();
     Summary {
         scenario: scn.name.clone(),
         description: scn.description.clone(),
         seed,
         commit: commit.into(),
+        servers: scn.cluster.servers,
         verdict: overall(&checks),
         checks,
         faults,
@@ -208,13 +228,14 @@ pub fn summarize(
         },
         history_hash: format!("{:016x}", fingerprint(events)),
         replay: replay_command(scenario_path, seed, extra_flags),
+        replicas,
     }
 }
 
 /// Write `summary.json`, `history.jsonl` and `report.html` (without server
 /// samples) under `out/<scenario>/<seed>/`.
 pub fn write(out: &Path, s: &Summary, events: &[Event]) -> std::io::Result<PathBuf> {
-    write_report(out, s, events, &[])
+    write_report(out, s, events, &[], &[])
 }
 
 /// Write every report file of a run under `out/<scenario>/<seed>/`.
@@ -223,6 +244,7 @@ pub fn write_report(
     s: &Summary,
     events: &[Event],
     samples: &[Sample],
+    board: &[BoardSample],
 ) -> std::io::Result<PathBuf> {
     let dir = out.join(&s.scenario).join(s.seed.to_string());
     std::fs::create_dir_all(&dir)?;
@@ -230,9 +252,10 @@ pub fn write_report(
     std::fs::write(dir.join("summary.json"), json + "\n")?;
     std::fs::write(dir.join("history.jsonl"), to_jsonl(events))?;
     std::fs::write(dir.join("servers.jsonl"), crate::probe::to_jsonl(samples))?;
+    std::fs::write(dir.join("board.jsonl"), crate::probe::to_jsonl(board))?;
     std::fs::write(
         dir.join("report.html"),
-        crate::html::render(s, events, samples),
+        crate::html::render(s, events, samples, board),
     )?;
     Ok(dir)
 }

@@ -3,41 +3,61 @@
 //! Layout of a simulated run (one fresh OS thread per seed, so std's
 //! `RandomState` is seeded by madsim too):
 //!
-//! - `server1` (10.0.0.1:2181): the real server, `zkserver::run::run`,
-//!   over a [`FaultDisk`] the driver keeps, so the disk outlives kills.
-//!   No `restart_on_panic`: a panic in the server is a bug and ends the run.
+//! - `server<i>` (10.0.0.i; clients on 2181, quorum 2888, election 3888),
+//!   i = 1..=N: the real server, `zkserver::run::run_with_status`, each over
+//!   its own [`FaultDisk`] and [`SimClock`] that the supervisor keeps, so
+//!   they outlive kills. With N > 1 each gets a quorum config (one
+//!   `server.i` line per member, `myid` = i). All servers of a run publish
+//!   their status (role, epoch, last zxid, tree digest) on one shared
+//!   [`StatusBoard`]. No `restart_on_panic`: a panic in a server is a bug
+//!   and ends the run.
 //! - `client<N>` (10.0.1.N): one node per workload client, so a partition
-//!   can cut one client off.
+//!   can cut one client off. Each client knows every server, in its own
+//!   order (a permutation drawn from the seed, rotated by the client's
+//!   number), so clients spread over the servers.
 //! - `driver` (10.0.2.1): creates the workload roots before the run and
 //!   reads the final state back after it.
+//! - `monitor` (10.0.3.1): `srvr` probes and status board samples, for the
+//!   report only ([`crate::probe`]).
 //! - the supervisor (this module's `drive`): starts everything, applies the
 //!   fault timeline through `NetSim` (clog/unclog) and `Handle`
-//!   (kill/restart/pause/resume), records each fault in the history.
+//!   (kill/restart/pause/resume), resolves `leader`/`follower`/`random`
+//!   targets from the board when a fault starts, records each fault in the
+//!   history, and at the end waits for the servers to agree on a last zxid
+//!   and records their final status (`replicas`).
 //!
 //! Determinism: all randomness comes from the seed (madsim's scheduler and
-//! network, ChaCha8 per client and for fault choices); no wall clock, no
-//! threads, ordered maps only. The history's hash is the run's fingerprint.
+//! network, ChaCha8 per client, for the clients' server orders and for
+//! fault choices); no wall clock, no threads, ordered maps only. The
+//! history's hash is the run's fingerprint.
 
 use crate::faultdisk::FaultDisk;
-use crate::history::{Event, Recorder, Ty};
+use crate::history::{Event, Recorder, Replica, Ty};
 use crate::scenario::{Direction, Fault, FaultKind, Scenario, Target};
 use crate::simclock::SimClock;
 use crate::workload::{self, Planned, Slot};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use zkcore::disk::Disk;
-use zkserver::config::Config;
-use zkserver::run::Dirs;
+use zkserver::config::{Config, HostPort, PeerRole, ServerSpec};
+use zkserver::run::{Dirs, StatusBoard};
 
+/// `server1`'s address (the only server of a standalone run).
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const CLIENT_PORT: u16 = 2181;
+pub const QUORUM_PORT: u16 = 2888;
+pub const ELECTION_PORT: u16 = 3888;
+/// How often the supervisor looks at the board while waiting for the
+/// replicas to agree.
+const REPLICA_POLL_MS: u64 = 10;
 const DRIVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 1);
 const MONITOR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 3, 1);
 
@@ -54,6 +74,9 @@ pub struct RunOutput {
     /// Server-side samples (`srvr` probes) for the report; not part of the
     /// history (see [`crate::probe`]).
     pub samples: Vec<crate::probe::Sample>,
+    /// Status board samples (role, epoch, last zxid per server) for the
+    /// report; not part of the history.
+    pub board: Vec<crate::probe::BoardSample>,
 }
 
 /// Deliberate bugs, to show that the checkers catch them.
@@ -115,7 +138,8 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
         .spawn(move || {
             let mut rt =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            rt.set_time_limit(Duration::from_millis(scn.duration_ms + 300_000));
+            let limit = scn.duration_ms + scn.liveness.heal_within_ms + 300_000;
+            rt.set_time_limit(Duration::from_millis(limit));
             rt.block_on(drive(scn, seed, log2, opts, probes2))
         })
         .expect("spawn simulation thread")
@@ -123,6 +147,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
     let wall = wall.elapsed();
     let events = log.events();
     let samples = probes.samples();
+    let board = probes.board();
     match res {
         Ok(sim_ms) => RunOutput {
             seed,
@@ -131,6 +156,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
             sim_ms,
             wall,
             samples,
+            board,
         },
         Err(payload) => {
             let msg = payload
@@ -146,18 +172,63 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
                 sim_ms,
                 wall,
                 samples,
+                board,
             }
         }
     }
 }
 
-fn server_config(c: &crate::scenario::Cluster) -> Config {
+/// `server<id>`'s IP: 10.0.0.id.
+pub fn server_ip(id: u32) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, id as u8)
+}
+
+/// `server<id>`'s client address.
+pub fn server_addr(id: u32) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(server_ip(id)), CLIENT_PORT)
+}
+
+/// How a server is named in the history: `server` when it is the only
+/// one, `server:N` in an ensemble (as fault targets are written).
+pub fn server_name(id: u32, servers: u32) -> String {
+    if servers == 1 {
+        "server".into()
+    } else {
+        format!("server:{id}")
+    }
+}
+
+/// Server `id`'s configuration. One server: standalone, as a zoo.cfg with
+/// no `server.N` lines. An ensemble: a quorum config with one `server.i`
+/// line per member (participants, `10.0.0.i:2888:3888;10.0.0.i:2181`),
+/// `initLimit`/`syncLimit` from the scenario and `myid` = `id`.
+pub fn server_config(c: &crate::scenario::Cluster, id: u32) -> Config {
     let mut cfg = Config::new("data", CLIENT_PORT);
-    cfg.client_port_address = IpAddr::V4(SERVER_IP);
+    cfg.client_port_address = IpAddr::V4(server_ip(id));
     cfg.tick_ms = c.tick_ms;
     cfg.min_session_timeout_ms = c.min_session_timeout_ms;
     cfg.max_session_timeout_ms = c.max_session_timeout_ms;
     cfg.snap_count = c.snap_count;
+    if c.servers > 1 {
+        cfg.servers = (1..=c.servers)
+            .map(|i| ServerSpec {
+                id: i as u64,
+                host: server_ip(i).to_string(),
+                quorum_port: QUORUM_PORT,
+                election_port: ELECTION_PORT,
+                role: PeerRole::Participant,
+                client: Some(HostPort {
+                    host: server_ip(i).to_string(),
+                    port: CLIENT_PORT,
+                }),
+            })
+            .collect();
+        cfg.init_limit = Some(c.init_limit);
+        cfg.sync_limit = Some(c.sync_limit);
+        cfg.apply_myid(Some(&id.to_string()), "sim")
+            .expect("the simulator's quorum config is valid");
+        assert!(cfg.is_quorum(), "{} servers: a quorum config", c.servers);
+    }
     cfg
 }
 
@@ -184,33 +255,72 @@ pub fn start_server_with(
     rec: Option<Recorder>,
     extra: &[(String, String)],
 ) -> NodeHandle {
-    let mut cfg = server_config(cluster);
+    let node = ServerNode { id: 1, disk, clock };
+    start_server_node(handle, cluster, &node, rec, extra, None)
+}
+
+/// One server's durable parts, kept by the supervisor across kills.
+#[derive(Debug, Clone)]
+pub struct ServerNode {
+    /// 1-based id: `server<id>` at 10.0.0.id.
+    pub id: u32,
+    pub disk: FaultDisk,
+    pub clock: SimClock,
+}
+
+/// Create `server<id>` (10.0.0.id) over its disk and clock; its init task
+/// runs the server (re-run by `Handle::restart`), publishing on `board`.
+/// A server that stops on an error is recorded in `rec` (if given) as
+/// `server_exit`; either way its board entry goes (it is no longer
+/// running).
+pub fn start_server_node(
+    handle: &Handle,
+    cluster: &crate::scenario::Cluster,
+    node: &ServerNode,
+    rec: Option<Recorder>,
+    extra: &[(String, String)],
+    board: Option<StatusBoard>,
+) -> NodeHandle {
+    let id = node.id;
+    let mut cfg = server_config(cluster, id);
     cfg.extra.extend(extra.iter().cloned());
+    let disk = node.disk.clone();
+    let clock = node.clock.clone();
     disk.create_dir_all("data/snap").expect("mem disk");
     disk.create_dir_all("data/log").expect("mem disk");
     let dirs = Dirs {
         snap: "data/snap".into(),
         log: "data/log".into(),
     };
+    let name = server_name(id, cluster.servers);
     handle
         .create_node()
-        .name("server1")
-        .ip(IpAddr::V4(SERVER_IP))
+        .name(format!("server{id}"))
+        .ip(IpAddr::V4(server_ip(id)))
         .init(move || {
             let (cfg, dirs, disk, rec) = (cfg.clone(), dirs.clone(), disk.clone(), rec.clone());
-            let clock = clock.clone();
+            let (clock, board, name) = (clock.clone(), board.clone(), name.clone());
             async move {
                 let disk: Arc<dyn Disk> = Arc::new(disk);
                 let clock = Arc::new(clock);
-                let res = zkserver::run::run(cfg, disk, dirs, clock).await;
+                let res =
+                    zkserver::run::run_with_status(cfg, disk, dirs, clock, board.clone()).await;
+                if let Some(b) = &board {
+                    b.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&(id as u64));
+                }
                 if let (Err(e), Some(rec)) = (res, rec) {
                     rec.push(Event {
                         ty: Ty::ServerExit,
-                        target: Some("server".into()),
+                        target: Some(name),
                         error: Some(format!("{e:#}")),
                         ..Default::default()
                     });
                 }
+                // Like a real process that returns from main: every task
+                // and socket of the node goes (the client listener too).
+                madsim::runtime::Handle::current().kill(format!("server{id}"));
             }
         })
         .build()
@@ -224,12 +334,14 @@ enum Undo {
     /// A clogged node (all its links).
     Node(NodeId),
     Pause(NodeId),
-    /// A killed server: restart it.
-    Restart(NodeId),
+    /// A killed server (by id): restart it.
+    Restart(u32),
     /// A network-wide latency/loss setting, by fault id.
     Net,
-    Stall,
-    Skew(i64),
+    /// A stalled server clock (by id).
+    Stall(u32),
+    /// A skewed server clock (by id), by this much.
+    Skew(u32, i64),
 }
 
 /// A fault in progress: what to undo at its end.
@@ -239,18 +351,35 @@ struct Active {
     /// The resolved targets, as recorded.
     target: String,
     undo: Vec<Undo>,
-    /// `clock.skipped_ticks()` at the start (clock stalls).
-    ticks_at_start: u64,
+    /// Each stalled server's `clock.skipped_ticks()` at the start.
+    ticks_at_start: BTreeMap<u32, u64>,
+}
+
+/// A node a fault hits, once resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Node {
+    /// By id (1-based).
+    Server(u32),
+    /// By client number (1-based).
+    Client(u32),
+}
+
+/// A server as the supervisor drives it.
+struct Srv {
+    node: ServerNode,
+    handle: NodeId,
 }
 
 struct Cluster {
     handle: Handle,
     net: Arc<NetSim>,
-    server: NodeId,
+    servers: Vec<Srv>,
     clients: Vec<NodeId>,
     driver: NodeId,
-    disk: FaultDisk,
-    clock: SimClock,
+    board: StatusBoard,
+    /// At most this many servers down from crashes and power losses when
+    /// a power loss starts (f of an ensemble; 1 with one server).
+    max_power_loss: usize,
     rng: ChaCha8Rng,
     rec: Recorder,
     /// Reference counts, so overlapping faults end independently (madsim
@@ -258,6 +387,8 @@ struct Cluster {
     links: BTreeMap<(NodeId, NodeId), u32>,
     nodes: BTreeMap<NodeId, u32>,
     paused: BTreeMap<NodeId, u32>,
+    /// Servers (by id) killed by a crash or power loss still in progress.
+    down: BTreeSet<u32>,
     /// Active latency / loss faults by id: the network runs with the worst.
     net_faults: BTreeMap<u32, (Option<[u64; 2]>, Option<f64>)>,
 }
@@ -279,38 +410,206 @@ fn dec<K: Ord>(m: &mut BTreeMap<K, u32>, k: K) -> bool {
     }
 }
 
+/// Targets resolved to nodes, and what the resolution had to say (which
+/// server was the leader, a fallback, a skip), for the fault's record.
+#[derive(Debug, Default)]
+struct Resolved {
+    nodes: Vec<Node>,
+    notes: Vec<String>,
+}
+
 impl Cluster {
-    fn resolve(&mut self, kind: FaultKind, t: Target) -> Target {
-        if t != Target::Random {
-            return t;
+    fn n(&self) -> u32 {
+        self.servers.len() as u32
+    }
+
+    fn srv(&self, id: u32) -> &Srv {
+        &self.servers[id as usize - 1]
+    }
+
+    fn sname(&self, id: u32) -> String {
+        server_name(id, self.n())
+    }
+
+    /// Pick one of `v` from the seed (no draw when there is one choice).
+    fn draw<T: Copy>(&mut self, v: &[T]) -> Option<T> {
+        match v.len() {
+            0 => None,
+            1 => Some(v[0]),
+            n => Some(v[self.rng.gen_range(0..n)]),
         }
-        let n = self.clients.len() as u32;
-        match kind {
-            k if k.server_only() => Target::Server,
-            FaultKind::Partition | FaultKind::Bridge | FaultKind::Clog => {
-                Target::Client(self.rng.gen_range(1..=n))
+    }
+
+    /// Can a fault of `kind` hit server `id` now? A crash, power loss or
+    /// pause needs a server that is up and not paused (kill before
+    /// restart, never kill or pause twice).
+    fn eligible(&self, kind: FaultKind, id: u32) -> bool {
+        let process = kind.kills_server() || kind == FaultKind::Pause;
+        !process || !self.down.contains(&id) && !self.paused.contains_key(&self.srv(id).handle)
+    }
+
+    /// Each server's role on the board (`-` when it has no status).
+    fn board_roles(&self) -> BTreeMap<u32, Option<(String, u64)>> {
+        let b = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        (1..=self.n())
+            .map(|id| {
+                let st = b
+                    .get(&(id as u64))
+                    .filter(|_| !self.down.contains(&id))
+                    .map(|s| (s.role.to_string(), s.epoch));
+                (id, st)
+            })
+            .collect()
+    }
+
+    fn roles_text(&self, roles: &BTreeMap<u32, Option<(String, u64)>>) -> String {
+        roles
+            .iter()
+            .map(|(id, r)| match r {
+                Some((role, epoch)) => format!("{} {role} e{epoch}", self.sname(*id)),
+                None => format!("{} -", self.sname(*id)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The server with `role` for a fault of `kind`: the leader (highest
+    /// epoch, then lowest id), or a follower drawn from the seed. Without
+    /// one, a server drawn from the seed, and a note saying so.
+    fn pick_role(&mut self, kind: FaultKind, role: &str, r: &mut Resolved) {
+        let roles = self.board_roles();
+        let cands: Vec<u32> = (1..=self.n())
+            .filter(|id| self.eligible(kind, *id))
+            .collect();
+        let mut with: Vec<(u64, u32)> = cands
+            .iter()
+            .filter_map(|id| match &roles[id] {
+                Some((x, epoch)) if x == role => Some((*epoch, *id)),
+                _ => None,
+            })
+            .collect();
+        let pick = if role == "leader" {
+            with.sort_by_key(|(epoch, id)| (std::cmp::Reverse(*epoch), *id));
+            with.first().map(|(_, id)| *id)
+        } else {
+            let ids: Vec<u32> = with.iter().map(|(_, id)| *id).collect();
+            self.draw(&ids)
+        };
+        if let Some(id) = pick {
+            r.notes.push(format!("{role} = {}", self.sname(id)));
+            r.nodes.push(Node::Server(id));
+            return;
+        }
+        let text = self.roles_text(&roles);
+        match self.draw(&cands) {
+            Some(id) => {
+                r.notes.push(format!(
+                    "no {role} found ({text}): drew {} at random",
+                    self.sname(id)
+                ));
+                r.nodes.push(Node::Server(id));
             }
-            _ => {
-                let i = self.rng.gen_range(0..=n);
-                if i == 0 {
-                    Target::Server
-                } else {
-                    Target::Client(i)
+            None => r.notes.push(format!(
+                "no {role} found and no server can take a {} ({text}): skipped",
+                kind.name()
+            )),
+        }
+    }
+
+    fn resolve(&mut self, kind: FaultKind, targets: &[Target]) -> Resolved {
+        let mut r = Resolved::default();
+        for t in targets {
+            self.resolve_one(kind, *t, &mut r);
+        }
+        let mut seen = BTreeSet::new();
+        r.nodes.retain(|n| seen.insert(*n));
+        if kind == FaultKind::PowerLoss {
+            // At most f servers lose power (or are down from a crash) at once.
+            let room = self.max_power_loss.saturating_sub(self.down.len());
+            let mut servers = 0;
+            let mut cut = Vec::new();
+            r.nodes.retain(|n| {
+                servers += 1;
+                let keep = servers <= room;
+                if !keep {
+                    cut.push(*n);
+                }
+                keep
+            });
+            for n in cut {
+                if let Node::Server(id) = n {
+                    r.notes.push(format!(
+                        "{} spared: {} of {} servers already down, at most {} may lose power at once",
+                        self.sname(id),
+                        self.down.len(),
+                        self.n(),
+                        self.max_power_loss
+                    ));
+                }
+            }
+        }
+        r
+    }
+
+    fn resolve_one(&mut self, kind: FaultKind, t: Target, r: &mut Resolved) {
+        let n = self.n();
+        let server = |this: &mut Self, id: u32, r: &mut Resolved| {
+            if this.eligible(kind, id) {
+                r.nodes.push(Node::Server(id));
+            } else {
+                r.notes.push(format!(
+                    "{} is already down or paused: skipped",
+                    this.sname(id)
+                ));
+            }
+        };
+        match t {
+            Target::Client(c) => r.nodes.push(Node::Client(c)),
+            Target::ServerId(id) => server(self, id, r),
+            Target::Servers => (1..=n).for_each(|id| server(self, id, r)),
+            Target::Server | Target::Leader if n == 1 => server(self, 1, r),
+            Target::Server | Target::Leader => self.pick_role(kind, "leader", r),
+            Target::Follower => self.pick_role(kind, "follower", r),
+            Target::Random => {
+                let servers: Vec<Node> = (1..=n)
+                    .filter(|id| self.eligible(kind, *id))
+                    .map(Node::Server)
+                    .collect();
+                let clients: Vec<Node> =
+                    (1..=self.clients.len() as u32).map(Node::Client).collect();
+                let pool: Vec<Node> = match kind {
+                    k if k.server_only() || k.kills_server() => servers,
+                    FaultKind::Partition | FaultKind::Bridge | FaultKind::Clog => clients,
+                    _ => servers.into_iter().chain(clients).collect(),
+                };
+                match self.draw(&pool) {
+                    Some(node) => r.nodes.push(node),
+                    None => r.notes.push(format!(
+                        "no node can take a random {}: skipped",
+                        kind.name()
+                    )),
                 }
             }
         }
     }
 
-    fn node(&self, t: Target) -> NodeId {
-        match t {
-            Target::Client(n) => self.clients[n as usize - 1],
-            _ => self.server,
+    fn node(&self, n: Node) -> NodeId {
+        match n {
+            Node::Client(c) => self.clients[c as usize - 1],
+            Node::Server(id) => self.srv(id).handle,
+        }
+    }
+
+    fn node_name(&self, n: Node) -> String {
+        match n {
+            Node::Client(c) => format!("client:{c}"),
+            Node::Server(id) => self.sname(id),
         }
     }
 
     fn name(&self, id: NodeId) -> String {
-        if id == self.server {
-            "server".into()
+        if let Some(s) = self.servers.iter().find(|s| s.handle == id) {
+            self.sname(s.node.id)
         } else if id == self.driver {
             "driver".into()
         } else {
@@ -321,23 +620,24 @@ impl Cluster {
         }
     }
 
-    /// The peers a partition of `t` cuts it from: the server for a client,
-    /// every client (and the driver) for the server.
-    fn partition_others(&self, t: Target) -> Vec<NodeId> {
-        match t {
-            Target::Client(_) => vec![self.server],
-            _ => {
-                let mut v = self.clients.clone();
-                v.push(self.driver);
-                v
-            }
-        }
+    /// Every node a partition can separate (servers, clients, the driver;
+    /// never the monitor), as (node, is a server).
+    fn all_nodes(&self) -> Vec<(NodeId, bool)> {
+        let mut v: Vec<(NodeId, bool)> = self.servers.iter().map(|s| (s.handle, true)).collect();
+        v.extend(self.clients.iter().map(|c| (*c, false)));
+        v.push((self.driver, false));
+        v
+    }
+
+    fn is_server(&self, id: NodeId) -> bool {
+        self.servers.iter().any(|s| s.handle == id)
     }
 
     fn clog_link(&mut self, a: NodeId, b: NodeId, undo: &mut Vec<Undo>) {
-        if undo
-            .iter()
-            .any(|u| matches!(u, Undo::Link(x, y) if (*x, *y) == (a, b)))
+        if a == b
+            || undo
+                .iter()
+                .any(|u| matches!(u, Undo::Link(x, y) if (*x, *y) == (a, b)))
         {
             return;
         }
@@ -373,59 +673,113 @@ impl Cluster {
         text
     }
 
+    /// Kill server `id`: its tasks go, its board entry goes (it is no
+    /// longer running), its disk loses or tears its unsynced tail.
+    fn kill(&mut self, id: u32, undo: &mut Vec<Undo>) -> String {
+        self.handle.kill(self.srv(id).handle);
+        self.board
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(id as u64));
+        self.down.insert(id);
+        undo.push(Undo::Restart(id));
+        self.crash_disk(id)
+    }
+
+    /// Prefix `text` with the server's name in an ensemble.
+    fn about(&self, id: u32, text: String) -> String {
+        if self.n() == 1 {
+            text
+        } else {
+            format!("{}: {text}", self.sname(id))
+        }
+    }
+
     async fn start(&mut self, id: u32, f: &Fault, targets: &[Target], peers: &[Target]) -> Active {
         let kind = f.kind;
-        let targets: Vec<Target> = targets.iter().map(|t| self.resolve(kind, *t)).collect();
-        let peers: Vec<Target> = peers.iter().map(|t| self.resolve(kind, *t)).collect();
+        let mut res = self.resolve(kind, targets);
+        let peer_res = if matches!(kind, FaultKind::Bridge | FaultKind::Clog) {
+            self.resolve(kind, peers)
+        } else {
+            Resolved::default()
+        };
+        res.notes.extend(peer_res.notes);
+        let (nodes, peers_n) = (res.nodes.clone(), peer_res.nodes);
+        let server_ids: Vec<u32> = nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Server(id) => Some(*id),
+                Node::Client(_) => None,
+            })
+            .collect();
         let mut undo = Vec::new();
-        let mut detail = None;
-        let ticks_at_start = self.clock.skipped_ticks();
+        let mut detail: Vec<String> = Vec::new();
+        let mut ticks_at_start = BTreeMap::new();
         match kind {
             FaultKind::Partition => {
-                for t in &targets {
-                    let node = self.node(*t);
-                    for o in self.partition_others(*t) {
+                // The targets on one side, every other node on the other;
+                // only links with a server on one end matter.
+                let side: Vec<NodeId> = nodes.iter().map(|n| self.node(*n)).collect();
+                let others: Vec<(NodeId, bool)> = self
+                    .all_nodes()
+                    .into_iter()
+                    .filter(|(n, _)| !side.contains(n))
+                    .collect();
+                for a in side {
+                    let a_server = self.is_server(a);
+                    for (o, o_server) in &others {
+                        if !(a_server || *o_server) {
+                            continue;
+                        }
                         if f.direction() != Direction::Out {
-                            self.clog_link(o, node, &mut undo);
+                            self.clog_link(*o, a, &mut undo);
                         }
                         if f.direction() != Direction::In {
-                            self.clog_link(node, o, &mut undo);
+                            self.clog_link(a, *o, &mut undo);
                         }
                     }
                 }
             }
             FaultKind::Bridge => {
-                for a in targets.iter().map(|t| self.node(*t)).collect::<Vec<_>>() {
-                    for c in peers.iter().map(|t| self.node(*t)).collect::<Vec<_>>() {
-                        self.clog_link(a, c, &mut undo);
-                        self.clog_link(c, a, &mut undo);
+                let a_side: Vec<NodeId> = nodes.iter().map(|n| self.node(*n)).collect();
+                let c_side: Vec<NodeId> = peers_n.iter().map(|n| self.node(*n)).collect();
+                for a in &a_side {
+                    for c in &c_side {
+                        if self.is_server(*a) || self.is_server(*c) {
+                            self.clog_link(*a, *c, &mut undo);
+                            self.clog_link(*c, *a, &mut undo);
+                        }
                     }
                 }
-                let mut bridge: Vec<NodeId> = self.clients.clone();
-                bridge.push(self.server);
-                let sides: Vec<NodeId> = targets
+                let bridge: Vec<String> = self
+                    .servers
                     .iter()
-                    .chain(&peers)
-                    .map(|t| self.node(*t))
+                    .map(|s| s.handle)
+                    .chain(self.clients.iter().copied())
+                    .filter(|n| !a_side.contains(n) && !c_side.contains(n))
+                    .map(|n| self.name(n))
                     .collect();
-                bridge.retain(|n| !sides.contains(n));
-                let names: Vec<String> = bridge.iter().map(|n| self.name(*n)).collect();
-                detail = Some(format!(
+                detail.push(format!(
                     "bridged by: {}",
-                    if names.is_empty() {
+                    if bridge.is_empty() {
                         "nobody".into()
                     } else {
-                        names.join(",")
+                        bridge.join(",")
                     }
                 ));
             }
             FaultKind::Clog => {
-                let (a, b) = (self.node(targets[0]), self.node(peers[0]));
-                self.clog_link(a, b, &mut undo);
+                if let (Some(a), Some(b)) = (nodes.first(), peers_n.first()) {
+                    let (a, b) = (self.node(*a), self.node(*b));
+                    if a == b {
+                        detail.push("target and peer are the same node: nothing clogged".into());
+                    }
+                    self.clog_link(a, b, &mut undo);
+                }
             }
             FaultKind::Isolate => {
-                for t in &targets {
-                    let node = self.node(*t);
+                for n in &nodes {
+                    let node = self.node(*n);
                     if inc(&mut self.nodes, node) {
                         self.net.clog_node(node);
                     }
@@ -433,8 +787,8 @@ impl Cluster {
                 }
             }
             FaultKind::Pause => {
-                for t in &targets {
-                    let node = self.node(*t);
+                for n in &nodes {
+                    let node = self.node(*n);
                     if inc(&mut self.paused, node) {
                         self.handle.pause(node);
                     }
@@ -443,43 +797,64 @@ impl Cluster {
             }
             FaultKind::Latency | FaultKind::PacketLoss => {
                 self.net_faults.insert(id, (f.latency_ms, f.loss_rate));
-                detail = Some(self.apply_net_config());
+                detail.push(self.apply_net_config());
                 undo.push(Undo::Net);
             }
             FaultKind::ClockStall => {
-                self.clock.stall();
-                undo.push(Undo::Stall);
-                detail = Some("the server's ticks stall".into());
+                for s in &server_ids {
+                    let clock = &self.srv(*s).node.clock;
+                    ticks_at_start.insert(*s, clock.skipped_ticks());
+                    clock.stall();
+                    undo.push(Undo::Stall(*s));
+                    detail.push(format!("{}'s ticks stall", self.sname(*s)));
+                }
             }
             FaultKind::ClockSkew => {
                 let skew = f.skew_ms.unwrap_or(0);
-                self.clock.add_skew(skew);
-                undo.push(Undo::Skew(skew));
-                detail = Some(format!(
-                    "server wall clock {skew:+} ms (now {:+} ms)",
-                    self.clock.skew_ms()
-                ));
+                for s in &server_ids {
+                    let clock = &self.srv(*s).node.clock;
+                    clock.add_skew(skew);
+                    undo.push(Undo::Skew(*s, skew));
+                    detail.push(format!(
+                        "{} wall clock {skew:+} ms (now {:+} ms)",
+                        self.sname(*s),
+                        clock.skew_ms()
+                    ));
+                }
             }
             FaultKind::Crash => {
-                self.handle.kill(self.server);
-                detail = Some(self.crash_disk());
-                undo.push(Undo::Restart(self.server));
+                for s in &server_ids {
+                    let torn = self.kill(*s, &mut undo);
+                    detail.push(self.about(*s, torn));
+                }
             }
             FaultKind::PowerLoss => {
-                self.disk.arm_power_loss();
+                for s in &server_ids {
+                    self.srv(*s).node.disk.arm_power_loss();
+                }
+                // When each disk failed its fsync (ms after arming).
+                let mut tripped: BTreeMap<u32, u64> = BTreeMap::new();
                 let mut waited = 0;
-                while !self.disk.tripped() && waited < 500 {
+                loop {
+                    for s in &server_ids {
+                        if !tripped.contains_key(s) && self.srv(*s).node.disk.tripped() {
+                            tripped.insert(*s, waited);
+                        }
+                    }
+                    if tripped.len() == server_ids.len() || waited >= 500 {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(1)).await;
                     waited += 1;
                 }
-                let how = if self.disk.tripped() {
-                    format!("power failed during an fsync after {waited} ms")
-                } else {
-                    "no fsync within 500 ms: power cut while idle".into()
-                };
-                self.handle.kill(self.server);
-                detail = Some(format!("{how}; {}", self.crash_disk()));
-                undo.push(Undo::Restart(self.server));
+                for s in &server_ids {
+                    let how = match tripped.get(s) {
+                        Some(ms) => format!("power failed during an fsync after {ms} ms"),
+                        None => "no fsync within 500 ms: power cut while idle".into(),
+                    };
+                    let torn = self.kill(*s, &mut undo);
+                    detail.push(self.about(*s, format!("{how}; {torn}")));
+                }
             }
         }
         let links: Vec<String> = undo
@@ -490,35 +865,37 @@ impl Cluster {
             })
             .collect();
         if !links.is_empty() {
-            let l = format!("clogged {}", links.join(" "));
-            detail = Some(match detail {
-                Some(d) => format!("{l}; {d}"),
-                None => l,
-            });
+            detail.insert(0, format!("clogged {}", links.join(" ")));
         }
-        let mut target: Vec<String> = targets.iter().map(Target::to_string).collect();
-        if !peers.is_empty() && matches!(kind, FaultKind::Bridge | FaultKind::Clog) {
-            target = vec![format!(
-                "{} / {}",
-                target.join(","),
-                peers
-                    .iter()
+        for (i, n) in res.notes.iter().enumerate() {
+            detail.insert(i, n.clone());
+        }
+        let names = |v: &[Node], spec: &[Target]| -> String {
+            if v.is_empty() {
+                spec.iter()
                     .map(Target::to_string)
                     .collect::<Vec<_>>()
                     .join(",")
-            )];
-        }
+            } else {
+                v.iter()
+                    .map(|n| self.node_name(*n))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        };
         let target = if kind.network_wide() {
             "network".to_string()
+        } else if matches!(kind, FaultKind::Bridge | FaultKind::Clog) {
+            format!("{} / {}", names(&nodes, targets), names(&peers_n, peers))
         } else {
-            target.join(",")
+            names(&nodes, targets)
         };
         self.rec.push(Event {
             ty: Ty::FaultStart,
             fault: Some(kind.name().into()),
             fault_id: Some(id),
             target: Some(target.clone()),
-            detail,
+            detail: (!detail.is_empty()).then(|| detail.join("; ")),
             ..Default::default()
         });
         Active {
@@ -529,19 +906,24 @@ impl Cluster {
         }
     }
 
-    /// Drop or tear every file's unsynced tail, chosen from the seed.
-    fn crash_disk(&mut self) -> String {
+    /// Drop or tear every file's unsynced tail of server `id`'s disk,
+    /// chosen from the seed.
+    fn crash_disk(&mut self, id: u32) -> String {
         let rng = &mut self.rng;
         let mut torn = Vec::new();
-        self.disk.mem().crash_with(&mut |path, len| {
-            let keep = match rng.gen_range(0..3) {
-                0 => 0,
-                1 => len,
-                _ => rng.gen_range(0..=len),
-            };
-            torn.push(format!("{path}: kept {keep} of {len} unsynced bytes"));
-            keep
-        });
+        self.servers[id as usize - 1]
+            .node
+            .disk
+            .mem()
+            .crash_with(&mut |path, len| {
+                let keep = match rng.gen_range(0..3) {
+                    0 => 0,
+                    1 => len,
+                    _ => rng.gen_range(0..=len),
+                };
+                torn.push(format!("{path}: kept {keep} of {len} unsynced bytes"));
+                keep
+            });
         if torn.is_empty() {
             "no unsynced data".into()
         } else {
@@ -550,7 +932,7 @@ impl Cluster {
     }
 
     fn end(&mut self, id: u32, a: Active) {
-        let mut detail = None;
+        let mut detail: Vec<String> = Vec::new();
         for u in &a.undo {
             match *u {
                 Undo::Link(x, y) => {
@@ -568,24 +950,24 @@ impl Cluster {
                         self.handle.resume(n);
                     }
                 }
-                Undo::Restart(n) => {
-                    self.disk.reset();
-                    self.handle.restart(n);
+                Undo::Restart(s) => {
+                    self.srv(s).node.disk.reset();
+                    self.handle.restart(self.srv(s).handle);
+                    self.down.remove(&s);
                 }
                 Undo::Net => {
                     self.net_faults.remove(&id);
-                    detail = Some(self.apply_net_config());
+                    detail.push(self.apply_net_config());
                 }
-                Undo::Stall => {
-                    self.clock.unstall();
-                    detail = Some(format!(
-                        "{} ticks skipped",
-                        self.clock.skipped_ticks() - a.ticks_at_start
-                    ));
+                Undo::Stall(s) => {
+                    let clock = &self.srv(s).node.clock;
+                    clock.unstall();
+                    let n = clock.skipped_ticks() - a.ticks_at_start.get(&s).copied().unwrap_or(0);
+                    detail.push(self.about(s, format!("{n} ticks skipped")));
                 }
-                Undo::Skew(ms) => {
-                    self.clock.add_skew(-ms);
-                    detail = Some(format!("server wall clock back by {ms} ms"));
+                Undo::Skew(s, ms) => {
+                    self.srv(s).node.clock.add_skew(-ms);
+                    detail.push(format!("{} wall clock back by {ms} ms", self.sname(s)));
                 }
             }
         }
@@ -594,9 +976,78 @@ impl Cluster {
             fault: Some(a.kind.name().into()),
             fault_id: Some(id),
             target: Some(a.target),
-            detail,
+            detail: (!detail.is_empty()).then(|| detail.join("; ")),
             ..Default::default()
         });
+    }
+}
+
+/// Each client's list of servers: one permutation of the servers drawn
+/// from the seed, rotated by the client's number (the driver is 0), so
+/// that clients start on different servers and try them all in turn.
+fn server_orders(seed: u64, servers: u32) -> impl Fn(u32) -> Vec<SocketAddr> {
+    let mut base: Vec<SocketAddr> = (1..=servers).map(server_addr).collect();
+    if servers > 1 {
+        base.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5e57_0dde));
+    }
+    move |client: u32| {
+        let mut v = base.clone();
+        let k = client as usize % v.len();
+        v.rotate_left(k);
+        v
+    }
+}
+
+/// Wait until every running server (one with a status on the board)
+/// reports the same last zxid, or `bound_ms` passes; record everyone's
+/// status as the `replicas` event.
+async fn record_replicas(board: &StatusBoard, servers: u32, bound_ms: u64, rec: &Recorder) {
+    let started = rec.now_us();
+    loop {
+        let snap = board.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let running: Vec<i64> = (1..=servers)
+            .filter_map(|id| snap.get(&(id as u64)).map(|s| s.last_zxid))
+            .collect();
+        let agreed = running
+            .first()
+            .is_some_and(|z| running.iter().all(|x| x == z));
+        let waited_ms = (rec.now_us() - started) / 1000;
+        if agreed || waited_ms >= bound_ms {
+            let replicas: Vec<Replica> = (1..=servers)
+                .map(|id| match snap.get(&(id as u64)) {
+                    Some(s) => Replica {
+                        server: id,
+                        running: true,
+                        role: s.role.to_string(),
+                        epoch: s.epoch,
+                        last_zxid: s.last_zxid,
+                        digest: s.digest,
+                        serving: s.serving,
+                    },
+                    None => Replica {
+                        server: id,
+                        ..Default::default()
+                    },
+                })
+                .collect();
+            let detail = if agreed {
+                format!(
+                    "{} of {servers} servers running, at last zxid 0x{:x} after waiting {waited_ms} ms",
+                    running.len(),
+                    running[0] as u64
+                )
+            } else {
+                format!("no common last zxid after waiting {waited_ms} ms (the liveness bound)")
+            };
+            rec.push(Event {
+                ty: Ty::Replicas,
+                detail: Some(detail),
+                replicas: Some(replicas),
+                ..Default::default()
+            });
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(REPLICA_POLL_MS)).await;
     }
 }
 
@@ -610,31 +1061,45 @@ async fn drive(
 ) -> u64 {
     let rec = Recorder::with_log(log);
     let handle = Handle::current();
-    let disk = FaultDisk::new(zkcore::disk::MemDisk::new());
-    if opts.sabotage == Sabotage::LyingFsync {
-        disk.lie_about_sync();
-    }
     let mut extra = Vec::new();
     if opts.sabotage == Sabotage::DropWatchEvent {
         let n = drop_watch_event_n(seed);
         extra.push(("sim.bug.dropWatchEvent".to_string(), n.to_string()));
     }
-    let clock = SimClock::new();
-    let server = start_server_with(
-        &handle,
-        &scn.cluster,
-        disk.clone(),
-        clock.clone(),
-        Some(rec.clone()),
-        &extra,
-    );
-    let servers = vec![SocketAddr::new(IpAddr::V4(SERVER_IP), CLIENT_PORT)];
+    let n = scn.cluster.servers;
+    let board = StatusBoard::default();
+    let mut servers = Vec::new();
+    for id in 1..=n {
+        let disk = FaultDisk::new(zkcore::disk::MemDisk::new());
+        if opts.sabotage == Sabotage::LyingFsync {
+            disk.lie_about_sync();
+        }
+        let node = ServerNode {
+            id,
+            disk,
+            clock: SimClock::new(),
+        };
+        let h = start_server_node(
+            &handle,
+            &scn.cluster,
+            &node,
+            Some(rec.clone()),
+            &extra,
+            Some(board.clone()),
+        );
+        servers.push(Srv {
+            node,
+            handle: h.id(),
+        });
+    }
+    let order = server_orders(seed, n);
     let driver = handle
         .create_node()
         .name("driver")
         .ip(IpAddr::V4(DRIVER_IP))
         .build();
-    // Report-only observer: `srvr` every few hundred ms (crate::probe).
+    // Report-only observer: `srvr` every few hundred ms and the status
+    // board every 100 ms (crate::probe).
     let monitor = handle
         .create_node()
         .name("monitor")
@@ -642,7 +1107,14 @@ async fn drive(
         .build();
     let rec2 = rec.clone();
     monitor.spawn(crate::probe::monitor(
-        servers.clone(),
+        (1..=n).map(server_addr).collect(),
+        move || rec2.now_us(),
+        probes.clone(),
+    ));
+    let rec2 = rec.clone();
+    monitor.spawn(crate::probe::sample_board(
+        board.clone(),
+        n,
         move || rec2.now_us(),
         probes,
     ));
@@ -663,32 +1135,38 @@ async fn drive(
             end_ms: scn.workload_end_ms(&w),
             workload: w,
             seed: seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(id as u64)),
-            servers: servers.clone(),
+            servers: order(id),
         });
     }
     let mut cluster = Cluster {
         net: NetSim::current(),
-        server: server.id(),
+        servers,
         clients: client_nodes.iter().map(NodeHandle::id).collect(),
         driver: driver.id(),
-        disk,
-        clock,
+        board: board.clone(),
+        max_power_loss: scn.cluster.max_power_loss(),
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17),
         rec: rec.clone(),
         handle,
         links: BTreeMap::new(),
         nodes: BTreeMap::new(),
         paused: BTreeMap::new(),
+        down: BTreeSet::new(),
         net_faults: BTreeMap::new(),
     };
     let (faults, swarm_kinds) = scn.faults_for(seed);
 
     // Workload roots (and the lock workload's nodes) exist before anything starts.
     let roots: Vec<Planned> = scn.workloads.iter().flat_map(workload::setup).collect();
-    let setup = driver.spawn(driver_ops(rec.clone(), servers.clone(), roots));
+    let setup = driver.spawn(driver_ops(rec.clone(), order(0), roots));
     let _ = setup.await;
 
     let start_us = rec.now_us();
+    rec.push(Event {
+        ty: Ty::Phase,
+        detail: Some(format!("cluster servers={n}")),
+        ..Default::default()
+    });
     if let Some(kinds) = &swarm_kinds {
         let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         rec.push(Event {
@@ -755,7 +1233,9 @@ async fn drive(
         next_id += w.clients;
         reads.extend(workload::final_reads(w, &ids));
     }
-    let _ = driver.spawn(driver_ops(rec.clone(), servers, reads)).await;
+    let _ = driver.spawn(driver_ops(rec.clone(), order(0), reads)).await;
+    // The replicas' final status (the `replicas` check's evidence).
+    record_replicas(&board, n, scn.liveness.heal_within_ms, &rec).await;
     rec.now_us() / 1000
 }
 

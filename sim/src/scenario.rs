@@ -8,8 +8,13 @@
 //! (a fault outside the run, an unknown target) locate the key in the text.
 //!
 //! Invariants of a parsed [`Scenario`] (checked by [`Scenario::parse`]):
-//! - every fault lies inside `[0, duration_ms]` and names a target that exists;
-//! - crash/power-loss faults on the server do not overlap;
+//! - `[cluster] servers` is 1, 3 or 5;
+//! - every fault lies inside `[0, duration_ms]` and names a target that exists
+//!   (`follower` only in an ensemble, `server:N` up to `servers`);
+//! - crashes, power losses and pauses of one server do not overlap (with one
+//!   server: of the server; with an ensemble: of a server named by id;
+//!   `leader`/`follower`/`random` are resolved at run time among the
+//!   servers that are up);
 //! - with liveness enabled, every workload runs at least `heal_within_ms`
 //!   past the end of the last fault, so "recovered in time" is observable.
 
@@ -49,6 +54,7 @@ pub struct Scenario {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
+    /// 1 (standalone), 3 or 5 (a ZAB ensemble: `server<i>` at 10.0.0.i).
     #[serde(default = "one")]
     pub servers: u32,
     #[serde(default = "d_tick")]
@@ -60,6 +66,22 @@ pub struct Cluster {
     /// Transactions between snapshots (small values exercise snapshot + log roll).
     #[serde(default = "d_snap")]
     pub snap_count: u32,
+    /// `initLimit` (ticks): how long a follower may take to connect and
+    /// sync to a leader. Ensembles only.
+    #[serde(default = "d_init_limit")]
+    pub init_limit: u32,
+    /// `syncLimit` (ticks): how far a follower may fall behind the leader
+    /// before it is dropped. Ensembles only.
+    #[serde(default = "d_sync_limit")]
+    pub sync_limit: u32,
+}
+
+impl Cluster {
+    /// How many servers may lose power at once: f = (N-1)/2 of an
+    /// ensemble (at least 1, so that a single server can lose power).
+    pub fn max_power_loss(&self) -> usize {
+        ((self.servers as usize).saturating_sub(1) / 2).max(1)
+    }
 }
 
 fn one() -> u32 {
@@ -77,6 +99,12 @@ fn d_max_st() -> u32 {
 fn d_snap() -> u32 {
     10_000
 }
+fn d_init_limit() -> u32 {
+    10
+}
+fn d_sync_limit() -> u32 {
+    5
+}
 
 impl Default for Cluster {
     fn default() -> Self {
@@ -86,6 +114,8 @@ impl Default for Cluster {
             min_session_timeout_ms: d_min_st(),
             max_session_timeout_ms: d_max_st(),
             snap_count: d_snap(),
+            init_limit: d_init_limit(),
+            sync_limit: d_sync_limit(),
         }
     }
 }
@@ -252,21 +282,52 @@ impl FaultKind {
     }
 }
 
-/// What a fault hits: one node, after `leader`, `workload:NAME` and lists
-/// are expanded.
+/// What a fault hits, as the scenario names it (`workload:NAME` and lists
+/// are expanded). `Server`, `Leader`, `Follower` and `Random` are resolved
+/// to nodes when the fault starts (see `runner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
+    /// `"server"`: with one server, that server; with an ensemble, the
+    /// leader (the same as `Leader`).
     Server,
+    /// `"leader"`: the server whose status says "leader" when the fault
+    /// starts (with one server: the server).
+    Leader,
+    /// `"follower"`: a server whose status says "follower", drawn from the
+    /// seed (ensembles only).
+    Follower,
+    /// `"server:N"`: server N (1-based; `server<N>` at 10.0.0.N).
+    ServerId(u32),
+    /// `"servers"`: every server.
+    Servers,
     /// 1-based index over all workload clients, in file order.
     Client(u32),
     /// Drawn from the seed among the targets the kind allows.
     Random,
 }
 
+impl Target {
+    /// Names one or more servers (rather than clients or `random`).
+    pub fn is_server(self) -> bool {
+        matches!(
+            self,
+            Target::Server
+                | Target::Leader
+                | Target::Follower
+                | Target::ServerId(_)
+                | Target::Servers
+        )
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Server => write!(f, "server"),
+            Target::Leader => write!(f, "leader"),
+            Target::Follower => write!(f, "follower"),
+            Target::ServerId(n) => write!(f, "server:{n}"),
+            Target::Servers => write!(f, "servers"),
             Target::Client(n) => write!(f, "client:{n}"),
             Target::Random => write!(f, "random"),
         }
@@ -419,12 +480,16 @@ impl Swarm {
         }
     }
 
-    /// Draw the faults for `seed` with `clients` workload clients. The
-    /// server's process faults (crash, power loss, pause of the server)
-    /// never overlap each other; everything else may.
-    pub fn plan(&self, seed: u64, clients: u32) -> SwarmPlan {
+    /// Draw the faults for `seed` with `clients` workload clients and
+    /// `servers` servers. With one server, its process faults (crash,
+    /// power loss, pause of the server) never overlap each other; with an
+    /// ensemble they name `leader`, `follower` or a `random` server and may
+    /// overlap (the runner resolves them among the servers that are up, and
+    /// lets at most f lose power at once). Everything else may overlap.
+    pub fn plan(&self, seed: u64, clients: u32, servers: u32) -> SwarmPlan {
         use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4152_4d21);
+        type Rng8 = rand_chacha::ChaCha8Rng;
+        let mut rng = Rng8::seed_from_u64(seed ^ 0x5357_4152_4d21);
         let mut kinds: Vec<FaultKind> = if self.subset {
             self.kinds
                 .iter()
@@ -444,17 +509,38 @@ impl Swarm {
             .map(|_| rng.gen_range(self.start_ms..=last_start))
             .collect();
         starts.sort();
+        let ensemble = servers > 1;
         let mut server_busy_until = 0u64;
         let mut faults = Vec::new();
         for at in starts {
             let mut kind = kinds[rng.gen_range(0..kinds.len())];
             let dur = rng.gen_range(self.min_duration_ms..=self.max_duration_ms);
             let mut f = Fault::new(at, dur.min(self.end_ms - at), kind);
-            let client = |rng: &mut rand_chacha::ChaCha8Rng| {
-                format!("client:{}", rng.gen_range(1..=clients.max(1)))
+            let client = |rng: &mut Rng8| format!("client:{}", rng.gen_range(1..=clients.max(1)));
+            // One server of an ensemble, named by role or drawn.
+            let ensemble_server = |rng: &mut Rng8, random_ok: bool| -> String {
+                let n = if random_ok { 3 } else { 2 };
+                ["leader", "follower", "random"][rng.gen_range(0..n)].to_string()
+            };
+            // Two distinct servers of an ensemble, by id.
+            let two_servers = |rng: &mut Rng8| {
+                let a = rng.gen_range(1..=servers);
+                let b = (a + rng.gen_range(1..servers) - 1) % servers + 1;
+                (format!("server:{a}"), format!("server:{b}"))
+            };
+            let server = |rng: &mut Rng8| {
+                if ensemble {
+                    ensemble_server(rng, true)
+                } else {
+                    "server".to_string()
+                }
             };
             if kind == FaultKind::Pause && clients > 0 && rng.gen_bool(0.5) {
                 f.target = Some(TargetSpec::One(client(&mut rng)));
+            } else if ensemble && (kind == FaultKind::Pause || kind.kills_server()) {
+                // "random" would let a pause pick a client: name a role.
+                let random_ok = kind != FaultKind::Pause;
+                f.target = Some(TargetSpec::One(ensemble_server(&mut rng, random_ok)));
             } else if kind == FaultKind::Pause || kind.kills_server() {
                 if at < server_busy_until {
                     if kind != FaultKind::Pause || clients == 0 {
@@ -470,14 +556,21 @@ impl Swarm {
                 FaultKind::Partition | FaultKind::Isolate if clients == 0 => {
                     kind = FaultKind::Isolate;
                     f.kind = kind;
-                    f.target = Some(TargetSpec::One("server".into()));
+                    f.target = Some(TargetSpec::One(server(&mut rng)));
                 }
                 FaultKind::Partition => {
-                    f.target = Some(TargetSpec::One(if rng.gen_bool(0.2) {
+                    let who = if ensemble {
+                        match rng.gen_range(0..20) {
+                            0..=2 => "leader".to_string(),
+                            3..=4 => "follower".to_string(),
+                            _ => client(&mut rng),
+                        }
+                    } else if rng.gen_bool(0.2) {
                         "server".into()
                     } else {
                         client(&mut rng)
-                    }));
+                    };
+                    f.target = Some(TargetSpec::One(who));
                     f.direction = Some(match rng.gen_range(0..3) {
                         0 => Direction::Both,
                         1 => Direction::In,
@@ -486,6 +579,12 @@ impl Swarm {
                 }
                 FaultKind::Isolate => {
                     f.target = Some(TargetSpec::One("random".into()));
+                }
+                FaultKind::Bridge if ensemble && rng.gen_bool(0.5) => {
+                    // Two servers cannot talk; the others reach both.
+                    let (a, b) = two_servers(&mut rng);
+                    f.target = Some(TargetSpec::One(a));
+                    f.peer = Some(TargetSpec::One(b));
                 }
                 FaultKind::Bridge | FaultKind::Clog if clients == 0 => continue,
                 FaultKind::Bridge => {
@@ -500,11 +599,15 @@ impl Swarm {
                     f.peer = Some(TargetSpec::One("server".into()));
                 }
                 FaultKind::Clog => {
-                    let c = client(&mut rng);
-                    let (a, b) = if rng.gen_bool(0.5) {
-                        (c, "server".to_string())
+                    let (a, b) = if ensemble && rng.gen_bool(0.3) {
+                        two_servers(&mut rng)
                     } else {
-                        ("server".to_string(), c)
+                        let c = client(&mut rng);
+                        if rng.gen_bool(0.5) {
+                            (c, "server".to_string())
+                        } else {
+                            ("server".to_string(), c)
+                        }
                     };
                     f.target = Some(TargetSpec::One(a));
                     f.peer = Some(TargetSpec::One(b));
@@ -522,9 +625,9 @@ impl Swarm {
                         skew = 1;
                     }
                     f.skew_ms = Some(skew);
-                    f.target = Some(TargetSpec::One("server".into()));
+                    f.target = Some(TargetSpec::One(server(&mut rng)));
                 }
-                FaultKind::ClockStall => f.target = Some(TargetSpec::One("server".into())),
+                FaultKind::ClockStall => f.target = Some(TargetSpec::One(server(&mut rng))),
                 FaultKind::Crash | FaultKind::PowerLoss | FaultKind::Pause => {}
             }
             faults.push(f);
@@ -533,7 +636,7 @@ impl Swarm {
     }
 }
 
-pub const CHECKS: [&str; 7] = [
+pub const CHECKS: [&str; 8] = [
     "linearizability",
     "session_order",
     "durability",
@@ -541,6 +644,7 @@ pub const CHECKS: [&str; 7] = [
     "watch",
     "ephemeral",
     "lock",
+    crate::check::replica::NAME,
 ];
 /// Checks that run only when `[check] enable` names them (not by default).
 pub const OPT_IN_CHECKS: [&str; 1] = [crate::check::wgl::NAME];
@@ -668,17 +772,19 @@ impl Scenario {
     pub fn faults_for(&self, seed: u64) -> (Vec<Fault>, Option<Vec<FaultKind>>) {
         let mut faults = self.faults.clone();
         let kinds = self.swarm.as_ref().map(|sw| {
-            let plan = sw.plan(seed, self.clients().len() as u32);
+            let plan = sw.plan(seed, self.clients().len() as u32, self.cluster.servers);
             faults.extend(plan.faults);
             plan.kinds
         });
         (faults, kinds)
     }
 
-    /// The nodes `spec` names: `server` / `server:1` / `leader`,
-    /// `client:N`, `workload:NAME` (its clients), `random`, or a list.
+    /// The nodes `spec` names: `server`, `leader`, `follower` (ensembles),
+    /// `server:N`, `servers`, `client:N`, `workload:NAME` (its clients),
+    /// `random`, or a list.
     pub fn parse_targets(&self, spec: &TargetSpec) -> Result<Vec<Target>, String> {
         let n_clients = self.clients().len() as u32;
+        let n_servers = self.cluster.servers;
         let mut out = Vec::new();
         let items = spec.items();
         if items.is_empty() {
@@ -686,21 +792,28 @@ impl Scenario {
         }
         for item in &items {
             match *item {
-                "server" | "server:1" | "leader" => out.push(Target::Server),
+                "server" => out.push(Target::Server),
+                "leader" => out.push(Target::Leader),
+                "servers" => out.push(Target::Servers),
+                "follower" if n_servers > 1 => out.push(Target::Follower),
                 "follower" => {
                     return Err(format!(
-                        "\"follower\": this cluster has no follower (servers = {}: the one server is the leader; followers come with ensembles)",
-                        self.cluster.servers
+                        "\"follower\": this cluster has no follower (servers = {n_servers}: the one server is the leader; followers come with ensembles)"
                     ))
                 }
                 "random" if items.len() == 1 => out.push(Target::Random),
                 "random" => return Err("\"random\" cannot be part of a list".into()),
                 s => {
                     if let Some(n) = s.strip_prefix("server:") {
-                        return Err(format!(
-                            "server:{n}: the cluster has {} server(s)",
-                            self.cluster.servers
-                        ));
+                        match n.parse::<u32>() {
+                            Ok(i) if i >= 1 && i <= n_servers => out.push(Target::ServerId(i)),
+                            _ => {
+                                return Err(format!(
+                                    "server:{n}: the cluster has {n_servers} server(s), server:1..server:{n_servers}"
+                                ))
+                            }
+                        }
+                        continue;
                     }
                     if let Some(name) = s.strip_prefix("workload:") {
                         let mut first = 1u32;
@@ -727,7 +840,7 @@ impl Scenario {
                         }
                         _ => {
                             return Err(format!(
-                                "{s:?}: expected \"server\", \"leader\", \"client:N\", \"workload:NAME\", \"random\" or a list of them"
+                                "{s:?}: expected \"server\", \"leader\", \"follower\", \"server:N\", \"servers\", \"client:N\", \"workload:NAME\", \"random\" or a list of them"
                             ))
                         }
                     }
@@ -766,14 +879,20 @@ impl Scenario {
             return top("duration_ms", "must be between 1 and 86400000".into());
         }
         let c = &self.cluster;
-        if c.servers != 1 {
+        if ![1, 3, 5].contains(&c.servers) {
             return cl(
                 "servers",
                 format!(
-                    "{} servers: only servers = 1 is supported so far (ensembles come with ZAB)",
+                    "{} servers: must be 1 (standalone), 3 or 5 (an ensemble)",
                     c.servers
                 ),
             );
+        }
+        if c.init_limit == 0 || c.init_limit > 10_000 {
+            return cl("init_limit", "must be between 1 and 10000 ticks".into());
+        }
+        if c.sync_limit == 0 || c.sync_limit > 10_000 {
+            return cl("sync_limit", "must be between 1 and 10000 ticks".into());
         }
         if c.tick_ms == 0 {
             return cl("tick_ms", "must be > 0".into());
@@ -882,28 +1001,34 @@ impl Scenario {
             self.validate_fault(f)
                 .map_err(|(k, m)| (Some(("fault", i)), k.to_string(), m))?;
         }
-        // The server's process faults must not overlap (kill before
-        // restart; no kill of a paused node).
-        let mut crashes: Vec<(usize, &Fault)> = self
+        // Process faults on one server must not overlap (kill before
+        // restart; no kill of a paused node). With one server every
+        // crash, power loss and pause of it counts; with an ensemble, those
+        // that name the same server by id (`leader`, `follower` and
+        // `random` are resolved when they start, among the servers up).
+        let mut crashes: Vec<(usize, &Fault, Vec<u32>)> = self
             .faults
             .iter()
             .enumerate()
-            .filter(|(_, f)| {
-                f.kind.kills_server()
-                    || f.kind == FaultKind::Pause && self.targets(f).contains(&Target::Server)
+            .filter_map(|(i, f)| {
+                let ids = self.process_fault_servers(f);
+                (!ids.is_empty()).then_some((i, f, ids))
             })
             .collect();
-        crashes.sort_by_key(|(_, f)| f.at_ms);
-        for w in crashes.windows(2) {
-            if w[1].1.at_ms < w[0].1.end_ms() {
+        crashes.sort_by_key(|(_, f, _)| f.at_ms);
+        for (j, (i, f, ids)) in crashes.iter().enumerate() {
+            let clash = crashes[..j]
+                .iter()
+                .find(|(_, g, gids)| f.at_ms < g.end_ms() && gids.iter().any(|s| ids.contains(s)));
+            if let Some((gi, g, _)) = clash {
                 return Err((
-                    Some(("fault", w[1].0)),
+                    Some(("fault", *i)),
                     "at_ms".into(),
                     format!(
-                        "overlaps fault {} ({} until {} ms): crashes, power losses and pauses of the server must not overlap",
-                        w[0].0 + 1,
-                        w[0].1.kind.name(),
-                        w[0].1.end_ms()
+                        "overlaps fault {} ({} until {} ms): crashes, power losses and pauses of a server must not overlap",
+                        gi + 1,
+                        g.kind.name(),
+                        g.end_ms()
                     ),
                 ));
             }
@@ -913,6 +1038,34 @@ impl Scenario {
                 .map_err(|(k, m)| (Some(("swarm", 0)), k.to_string(), m))?;
         }
         Ok(())
+    }
+
+    /// The servers (by id) a crash, power loss or pause is statically known
+    /// to hit, for the overlap rule: with one server, the server if the
+    /// fault may hit it; with an ensemble, the servers it names by id
+    /// (`server:N`, `servers`). Empty for other faults.
+    fn process_fault_servers(&self, f: &Fault) -> Vec<u32> {
+        let targets = self.targets(f);
+        let named = |t: &Target| t.is_server() || f.kind.kills_server();
+        if !(f.kind.kills_server() || f.kind == FaultKind::Pause) {
+            return Vec::new();
+        }
+        if self.cluster.servers == 1 {
+            return if targets.iter().any(named) {
+                vec![1]
+            } else {
+                Vec::new()
+            };
+        }
+        let mut ids = Vec::new();
+        for t in &targets {
+            match t {
+                Target::ServerId(i) => ids.push(*i),
+                Target::Servers => ids.extend(1..=self.cluster.servers),
+                _ => {}
+            }
+        }
+        ids
     }
 
     /// One fault: (key, message) on error.
@@ -995,7 +1148,7 @@ impl Scenario {
         if f.kind.server_only() && has_client {
             return Err((
                 "target",
-                format!("a {kind} fault hits the server, not a client"),
+                format!("a {kind} fault hits servers, not clients"),
             ));
         }
         let n_clients = self.clients().len();
@@ -1020,16 +1173,21 @@ impl Scenario {
             if let Some(t) = peers.iter().find(|p| targets.contains(p)) {
                 return Err(("peer", format!("{t} is on both sides")));
             }
-            if f.kind == FaultKind::Clog && (targets.len() != 1 || peers.len() != 1) {
+            let one = self.cluster.servers == 1;
+            if one && targets.iter().any(|t| t.is_server()) && peers.iter().any(|t| t.is_server()) {
+                return Err(("peer", "the server is on both sides".into()));
+            }
+            let single = |v: &[Target]| v.len() == 1 && v[0] != Target::Servers;
+            if f.kind == FaultKind::Clog && !(single(&targets) && single(&peers)) {
                 return Err(("peer", "a clog cuts one link: one target, one peer".into()));
             }
             if f.kind == FaultKind::Bridge
-                && !targets.contains(&Target::Server)
-                && !peers.contains(&Target::Server)
+                && !targets.iter().any(|t| t.is_server())
+                && !peers.iter().any(|t| t.is_server())
             {
                 return Err((
                     "peer",
-                    "with one server, a bridge must have the server on one side (clients never talk to each other)".into(),
+                    "a bridge needs a server on one side (clients never talk to each other)".into(),
                 ));
             }
         }
@@ -1209,15 +1367,82 @@ heal_within_ms = 5000
     }
 
     #[test]
-    fn rejects_ensembles_and_overlapping_crashes() {
-        let text = GOOD.replace("tick_ms = 200", "tick_ms = 200\nservers = 3");
-        let e = Scenario::parse(&text, "f.toml").unwrap_err();
-        assert_eq!(e.key.as_deref(), Some("cluster.servers"));
-        let text = format!(
-            "{GOOD}\n[[fault]]\nat_ms = 1000\nduration_ms = 500\nkind = \"crash\"\n\n[[fault]]\nat_ms = 1200\nduration_ms = 500\nkind = \"power_loss\"\n"
+    fn cluster_sizes_and_overlapping_crashes() {
+        for n in [2, 4, 7] {
+            let text = GOOD.replace("tick_ms = 200", &format!("tick_ms = 200\nservers = {n}"));
+            let e = Scenario::parse(&text, "f.toml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("cluster.servers"), "{e}");
+            assert_eq!(e.line, Some(6), "{e}");
+            assert!(e.message.contains("must be 1"), "{e}");
+        }
+        let text = GOOD.replace(
+            "tick_ms = 200",
+            "tick_ms = 200\nservers = 3\ninit_limit = 0",
         );
         let e = Scenario::parse(&text, "f.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("cluster.init_limit"), "{e}");
+        assert_eq!(e.line, Some(7), "{e}");
+        let s = Scenario::parse(
+            &GOOD.replace("tick_ms = 200", "tick_ms = 200\nservers = 5"),
+            "f",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.cluster.servers,
+                s.cluster.init_limit,
+                s.cluster.sync_limit
+            ),
+            (5, 10, 5)
+        );
+        assert_eq!(s.cluster.max_power_loss(), 2);
+        let crashes = |servers: u32, a: &str, b: &str| {
+            let text = format!(
+                "{}\n[[fault]]\nat_ms = 1000\nduration_ms = 500\nkind = \"crash\"\ntarget = \"{a}\"\n\n[[fault]]\nat_ms = 1200\nduration_ms = 500\nkind = \"power_loss\"\ntarget = \"{b}\"\n",
+                GOOD.replace("tick_ms = 200", &format!("tick_ms = 200\nservers = {servers}"))
+            );
+            Scenario::parse(&text, "f.toml")
+        };
+        let e = crashes(1, "server", "leader").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("fault[3].at_ms"), "{e}");
+        // An ensemble: the same server by id clashes; roles resolve at run time.
+        let e = crashes(3, "server:2", "servers").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("fault[3].at_ms"), "{e}");
+        crashes(3, "server:2", "server:3").unwrap();
+        crashes(3, "leader", "follower").unwrap();
+        crashes(3, "leader", "leader").unwrap();
+    }
+
+    #[test]
+    fn ensemble_targets() {
+        let three = GOOD.replace("tick_ms = 200", "tick_ms = 200\nservers = 3");
+        let with = |extra: &str| {
+            let text = format!("{three}\n[[fault]]\nat_ms = 1000\nduration_ms = 500\n{extra}\n");
+            Scenario::parse(&text, "f.toml")
+        };
+        let s = with("kind = \"pause\"\ntarget = \"follower\"").unwrap();
+        assert_eq!(s.targets(&s.faults[1]), vec![Target::Follower]);
+        let s = with("kind = \"partition\"\ntarget = [\"server:1\", \"client:2\"]").unwrap();
+        assert_eq!(
+            s.targets(&s.faults[1]),
+            vec![Target::ServerId(1), Target::Client(2)]
+        );
+        let s = with("kind = \"bridge\"\ntarget = \"server:1\"\npeer = \"server:2\"").unwrap();
+        assert_eq!(s.peers(&s.faults[1]), vec![Target::ServerId(2)]);
+        let e = with("kind = \"crash\"\ntarget = \"server:4\"").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("fault[2].target"), "{e}");
+        assert!(e.message.contains("3 server(s)"), "{e}");
+        let e = with("kind = \"clog\"\ntarget = \"servers\"\npeer = \"client:1\"").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("fault[2].peer"), "{e}");
+        let e = with("kind = \"bridge\"\ntarget = \"client:1\"\npeer = \"client:2\"").unwrap_err();
+        assert!(e.message.contains("needs a server"), "{e}");
+        // With one server, "server" and "leader" are the same node.
+        let e = Scenario::parse(
+            &format!("{GOOD}\n[[fault]]\nat_ms = 1000\nduration_ms = 500\nkind = \"bridge\"\ntarget = \"server\"\npeer = \"leader\"\n"),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("both sides"), "{e}");
     }
 
     #[test]

@@ -135,8 +135,8 @@ pub fn run_one(job: &Job, seed: u64) -> SeedResult {
         Write::FailuresOnly => summary.verdict == Verdict::Fail,
         Write::Never => false,
     };
-    let written =
-        write.then(|| report::write_report(&job.out, &summary, &out.events, &out.samples));
+    let written = write
+        .then(|| report::write_report(&job.out, &summary, &out.events, &out.samples, &out.board));
     SeedResult {
         seed,
         summary,

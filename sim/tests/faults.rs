@@ -331,12 +331,12 @@ fn the_swarm_draws_kinds_and_faults_from_the_seed() {
     let scn = swarm_scenario();
     let sw = scn.swarm.clone().unwrap();
     let n = scn.clients().len() as u32;
-    assert_eq!(sw.plan(3, n), sw.plan(3, n));
-    assert_ne!(sw.plan(3, n), sw.plan(4, n));
+    assert_eq!(sw.plan(3, n, 1), sw.plan(3, n, 1));
+    assert_ne!(sw.plan(3, n, 1), sw.plan(4, n, 1));
     let mut seen = std::collections::BTreeSet::new();
     let mut kind_sets = std::collections::BTreeSet::new();
     for seed in 1..=60 {
-        let plan = sw.plan(seed, n);
+        let plan = sw.plan(seed, n, 1);
         kind_sets.insert(plan.kinds.clone());
         // Every draw is a valid scripted fault, inside the swarm phase.
         let mut scripted = scn.clone();
@@ -416,4 +416,85 @@ fn a_swarm_run_records_every_drawn_fault() {
         .expect("the swarm phase is recorded");
     let names: Vec<&str> = kinds.unwrap().iter().map(|k| k.name()).collect();
     assert!(phase.contains(&names.join(",")), "{phase}");
+}
+
+/// The swarm's draws for an ensemble name roles and servers, and every
+/// draw is a valid scripted fault of a 3-server scenario.
+#[test]
+fn the_swarm_draws_ensemble_targets() {
+    let scn = swarm_scenario();
+    let sw = scn.swarm.clone().unwrap();
+    let n = scn.clients().len() as u32;
+    let mut targets = std::collections::BTreeSet::new();
+    for seed in 1..=40 {
+        let plan = sw.plan(seed, n, 3);
+        let mut scripted = scn.clone();
+        scripted.cluster.servers = 3;
+        scripted.swarm = None;
+        scripted.faults = plan.faults.clone();
+        let text = toml_of(&scripted).replace("servers = 1", "servers = 3");
+        Scenario::parse(&text, "drawn.toml").unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+        for f in &plan.faults {
+            if let Some(sim::scenario::TargetSpec::One(t)) = &f.target {
+                targets.insert(t.clone());
+            }
+        }
+    }
+    for t in ["leader", "follower", "random"] {
+        assert!(targets.contains(t), "{t} never drawn: {targets:?}");
+    }
+    assert!(
+        targets.iter().any(|t| t.starts_with("server:")),
+        "{targets:?}"
+    );
+}
+
+/// Three servers: a partition of a server cuts it from the other servers
+/// and from every client; `leader` resolves from the status board (or
+/// says that it found none); the run ends with every server's status.
+/// Mechanics only (no verdicts): a scenario of its own, same seed twice.
+#[test]
+fn ensemble_faults_resolve_and_cut_server_links() {
+    let mut scn = scenario(
+        4000,
+        &format!(
+            "{}{}",
+            fault("partition", 1000, 1500, "target = \"server:1\""),
+            fault("crash", 3000, 1000, "target = \"leader\"")
+        ),
+    );
+    scn.cluster.servers = 3;
+    let out = run_seed(&scn, SEED);
+    assert!(out.panic.is_none(), "{:?}", out.panic);
+    let d = detail(&out.events, Ty::FaultStart, FaultKind::Partition);
+    for link in [
+        "server:2→server:1",
+        "server:1→server:3",
+        "client:3→server:1",
+        "server:1→driver",
+    ] {
+        assert!(d.contains(link), "{link} not in {d:?}");
+    }
+    assert!(!d.contains("client:1→server:2"), "{d:?}");
+    let crash = out
+        .events
+        .iter()
+        .find(|e| e.ty == Ty::FaultStart && e.fault.as_deref() == Some("crash"))
+        .unwrap();
+    let cd = crash.detail.clone().unwrap_or_default();
+    assert!(
+        cd.starts_with("leader = server:") || cd.starts_with("no leader found"),
+        "{cd:?}"
+    );
+    assert!(
+        crash.target.as_deref().unwrap().starts_with("server:"),
+        "{crash:?}"
+    );
+    let last = out.events.last().unwrap();
+    assert_eq!(last.ty, Ty::Replicas, "{last:?}");
+    assert_eq!(last.replicas.as_ref().unwrap().len(), 3);
+    let servers: std::collections::BTreeSet<u32> = out.board.iter().map(|s| s.server).collect();
+    assert_eq!(servers.len(), 3, "board samples of every server");
+    let again = run_seed(&scn, SEED);
+    assert_eq!(out.events, again.events, "same seed, same history");
 }

@@ -52,7 +52,11 @@ fn report_html_has_plots_and_verdicts() {
         "test",
     );
     let dir = tmp("report");
-    let at = write_report(&dir, &s, &out.events, &out.samples).unwrap();
+    let at = write_report(&dir, &s, &out.events, &out.samples, &out.board).unwrap();
+    assert!(at.join("board.jsonl").exists());
+    let summary = std::fs::read_to_string(at.join("summary.json")).unwrap();
+    assert!(summary.contains("\"replicas\""), "{summary}");
+    assert!(summary.contains("\"role\": \"standalone\""), "{summary}");
     let html = std::fs::read_to_string(at.join("report.html")).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(html.matches("<svg").count(), 4, "four inline plots");
@@ -61,12 +65,14 @@ fn report_html_has_plots_and_verdicts() {
     }
     assert!(!html.contains("src=\"http"), "self-contained");
     assert!(html.contains("cargo run -p sim -- scenarios/partition.toml --seed 1"));
-    for c in CHECKS.iter().chain(&["server_health", "well_formed"]) {
+    let enabled = scn.check.enable.iter().map(String::as_str);
+    for c in enabled.chain(["server_health", "well_formed"]) {
         assert!(
             html.contains(&format!("<tr><td>{c}</td><td class=\"pass\">PASS</td>")),
             "{c} row"
         );
     }
+    assert!(html.contains("Servers at the end"), "final status table");
     assert!(html.contains("partition client:1"), "fault labels");
     assert!(html.contains("standalone, epoch 0"), "role and epoch");
 }
@@ -144,7 +150,7 @@ fn broken_histories_come_with_small_witnesses() {
         0,
         "test",
     );
-    let html = sim::html::render(&s, &bad, &out.samples);
+    let html = sim::html::render(&s, &bad, &out.samples, &out.board);
     assert!(html.contains("id=\"witness-linearizability\""));
     assert!(
         html.contains(&format!("<td>{}</td>", i + 1)),

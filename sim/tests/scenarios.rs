@@ -33,8 +33,8 @@ fn assert_passes(name: &str, seeds: &[u64]) {
 }
 
 /// Every `scenarios/*.toml` (so a new scenario is covered without
-/// touching this file): seeds 1 and 2 pass, and seed 1 again gives the same
-/// history. Two scenarios at a time.
+/// touching this file): seeds 1 and 2 pass, and seed 1
+/// again gives the same history. Two scenarios at a time.
 #[test]
 fn every_scenario_passes_and_is_deterministic() {
     let dir = format!("{}/../scenarios", env!("CARGO_MANIFEST_DIR"));

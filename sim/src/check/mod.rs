@@ -21,6 +21,8 @@
 //!   history proves, shared by the next two).
 //! - [`ephemeral`]: an ephemeral exists iff its owner session is live.
 //! - [`lock`]: the lock recipe's holders never overlap (zxid fencing).
+//! - [`replica`] (`replicas`): at the end every running server has the same
+//!   last zxid (within the liveness bound) and the same tree digest.
 //! - [`wgl`] (`linearizability_search`, opt-in): write linearizability by
 //!   a bounded WGL search per znode, without zxids; cross-checks [`linear`].
 //!
@@ -33,6 +35,7 @@ pub mod ephemeral;
 pub mod linear;
 pub mod liveness;
 pub mod lock;
+pub mod replica;
 pub mod session;
 pub mod watch;
 pub mod wgl;
@@ -302,6 +305,22 @@ pub fn final_phase_us(events: &[Event]) -> Option<u64> {
         .map(|e| e.t_us)
 }
 
+/// How many servers the run had, from its `cluster servers=N` phase
+/// (1 when the history does not say: hand-written and older histories).
+pub fn cluster_servers(events: &[Event]) -> u32 {
+    events
+        .iter()
+        .filter(|e| e.ty == Ty::Phase)
+        .find_map(|e| {
+            e.detail
+                .as_deref()?
+                .strip_prefix("cluster servers=")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1)
+}
+
 /// Run every enabled check. `heal_within_ms` is the liveness bound.
 pub fn check_all(events: &[Event], enabled: &[String], heal_within_ms: u64) -> Vec<CheckResult> {
     let on = |n: &str| enabled.iter().any(|e| e == n);
@@ -349,6 +368,11 @@ pub fn check_all(events: &[Event], enabled: &[String], heal_within_ms: u64) -> V
         lock::check(&ops, &changes)
     } else {
         CheckResult::skipped(lock::NAME, "not enabled")
+    });
+    out.push(if on(replica::NAME) {
+        replica::check(events)
+    } else {
+        CheckResult::skipped(replica::NAME, "not enabled")
     });
     out.push(if on(wgl::NAME) {
         wgl::check(events, &ops)
