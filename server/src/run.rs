@@ -201,6 +201,64 @@ pub struct NodeStatus {
 /// Status of every server of a simulation, by server id.
 pub type StatusBoard = Arc<std::sync::Mutex<BTreeMap<u64, NodeStatus>>>;
 
+/// ZAB's invariants, checked across all servers of a simulation after every
+/// input any of them handles (each server reports its [`NodeStatus`]):
+/// - at most one leader is established per epoch;
+/// - two serving servers that applied up to the same zxid hold the same
+///   tree (committed prefixes agree);
+/// - a newly established leader has applied at least every transaction
+///   any serving server applied before (what a serving server applies is
+///   committed, and everything acknowledged was applied first), so no
+///   acknowledged write is missing from a later leader's history.
+#[derive(Debug, Default)]
+pub struct ZabMonitor {
+    /// epoch → the server established as its leader.
+    leaders: BTreeMap<u64, u64>,
+    /// zxid → (digest, server) first seen on a serving server.
+    digests: BTreeMap<i64, (u64, u64)>,
+    /// The newest zxid a serving server applied (committed).
+    pub max_committed_zxid: i64,
+    /// Status reports checked.
+    pub observed: u64,
+    pub violations: Vec<String>,
+}
+
+pub type Monitor = Arc<std::sync::Mutex<ZabMonitor>>;
+
+impl ZabMonitor {
+    /// Server `id` reports `st`; `was` is its previous report.
+    pub fn observe(&mut self, id: u64, was: Option<&NodeStatus>, st: &NodeStatus) {
+        self.observed += 1;
+        if st.role == "leader" && st.serving {
+            let prev = *self.leaders.entry(st.epoch).or_insert(id);
+            if prev != id {
+                self.violations.push(format!(
+                    "two leaders established in epoch {}: server {prev} and server {id}",
+                    st.epoch
+                ));
+            }
+            let newly =
+                was.is_none_or(|w| !(w.role == "leader" && w.serving && w.epoch == st.epoch));
+            if newly && st.last_zxid < self.max_committed_zxid {
+                self.violations.push(format!(
+                    "server {id} established epoch {} at zxid {:#x}, missing the committed {:#x}",
+                    st.epoch, st.last_zxid, self.max_committed_zxid
+                ));
+            }
+        }
+        if st.serving && st.role != "standalone" {
+            self.max_committed_zxid = self.max_committed_zxid.max(st.last_zxid);
+            let (d, by) = *self.digests.entry(st.last_zxid).or_insert((st.digest, id));
+            if d != st.digest {
+                self.violations.push(format!(
+                    "servers {by} and {id} both applied up to zxid {:#x} with different trees ({d:#x} vs {:#x})",
+                    st.last_zxid, st.digest
+                ));
+            }
+        }
+    }
+}
+
 /// Run a server until a fatal error.
 pub async fn run(
     cfg: Config,
@@ -219,6 +277,19 @@ pub async fn run_with_status(
     dirs: Dirs,
     clock: Arc<dyn Clock>,
     board: Option<StatusBoard>,
+) -> anyhow::Result<()> {
+    run_observed(cfg, disk, dirs, clock, board, None).await
+}
+
+/// [`run_with_status`], also reporting every status to a [`ZabMonitor`]
+/// shared by all servers of a simulation.
+pub async fn run_observed(
+    cfg: Config,
+    disk: Arc<dyn Disk>,
+    dirs: Dirs,
+    clock: Arc<dyn Clock>,
+    board: Option<StatusBoard>,
+    monitor: Option<Monitor>,
 ) -> anyhow::Result<()> {
     let rec = recover(&*disk, &dirs)?;
     if let Some(t) = &rec.torn {
@@ -282,6 +353,7 @@ pub async fn run_with_status(
         cfg,
         started,
         board,
+        monitor,
     };
     if let Some(b) = &lp.board {
         // A restarted node computes its digest afresh.
@@ -472,6 +544,7 @@ struct Loop {
     cfg: Config,
     started: tokio::time::Instant,
     board: Option<StatusBoard>,
+    monitor: Option<Monitor>,
 }
 
 impl Loop {
@@ -538,6 +611,11 @@ impl Loop {
             digest,
             serving: self.server.serving(),
         };
+        if let Some(m) = &self.monitor {
+            m.lock()
+                .expect("zab monitor")
+                .observe(id, b.get(&id), &status);
+        }
         b.insert(id, status);
     }
 

@@ -52,6 +52,9 @@ pub enum Ty {
     WatchEvent,
     WatchesRestored,
     Replicas,
+    /// The servers' own invariant monitor at the end of the run (ZAB's
+    /// invariants checked after every input; `error` lists violations).
+    Invariants,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

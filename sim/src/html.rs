@@ -4,10 +4,11 @@
 //! Top to bottom: the verdict and the replay command; a table of checks
 //! (verdict, notes, violations); the workload's numbers (operations by
 //! outcome, throughput, latency percentiles); the servers' final status
-//! (role, epoch, last zxid, digest); the faults as they happened;
-//! the plots of [`crate::plot`]; and, for each failed check that names a
-//! witness, the history events that prove the violation (also marked in
-//! the plots).
+//! (role, epoch, last zxid, digest); the faults as they happened; the
+//! fail-overs (faults of the leader: election and first-write times, see
+//! [`crate::failover`]); the plots of [`crate::plot`]; and, for each
+//! failed check that names a witness, the history events that prove the
+//! violation (also marked in the plots).
 
 use crate::check::{CheckResult, Verdict};
 use crate::history::{Event, Ty};
@@ -99,6 +100,7 @@ pub fn render(s: &Summary, events: &[Event], samples: &[Sample], board: &[BoardS
     checks(&mut h, &s.checks);
     replicas(&mut h, s);
     faults(&mut h, s, &data);
+    failover(&mut h, &data);
     plots(&mut h, &data);
     witnesses(&mut h, &s.checks, events);
     h.push_str("</body></html>\n");
@@ -251,6 +253,49 @@ fn faults(h: &mut String, s: &Summary, d: &Data<'_>) {
             w.start_s,
             w.end_s,
             esc(w.detail.as_deref().unwrap_or(""))
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// The faults of the leader: election and write-resumption times.
+fn failover(h: &mut String, d: &Data<'_>) {
+    if d.failover.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2 id=\"failover\">Fail-over</h2>\n<p>Each fault that took down or cut off the server leading when it started, measured from the fault's start: <b>election</b> until the first status board sample showing a leader serving in a higher epoch (the board is sampled every {} ms, so these are late by up to {} ms; the timeline marks the moment with ▼), <b>first write</b> until the first successful write invoked after the fault started (history time), and the <b>longest write gap</b>: the longest stretch without a successful write until {} s after the election. Report only: no check uses these numbers. — : not reached.</p>",
+        crate::probe::BOARD_MS,
+        crate::probe::BOARD_MS,
+        crate::failover::GAP_AFTER_MS / 1000
+    );
+    h.push_str("<table>\n<tr><th>#</th><th>kind</th><th>start (s)</th><th>old leader</th><th>new leader</th><th>new epoch</th><th>election (ms)</th><th>first write (ms)</th><th>longest write gap (ms)</th></tr>\n");
+    let ms = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
+    for f in &d.failover {
+        let old = match f.old_epoch {
+            Some(e) => format!("server{} (epoch {e})", f.old_leader),
+            None => format!("server{}", f.old_leader),
+        };
+        let new = f.new_leader.map_or("—".to_string(), |l| {
+            if l == f.old_leader {
+                format!("server{l} (again)")
+            } else {
+                format!("server{l}")
+            }
+        });
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            f.fault_id,
+            esc(&f.kind),
+            f.at_ms as f64 / 1000.0,
+            esc(&old),
+            esc(&new),
+            ms(f.new_epoch),
+            ms(f.election_ms),
+            ms(f.first_write_ms),
+            ms(f.unavailable_ms)
         );
     }
     h.push_str("</table>\n");

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod client;
+pub mod failover;
 pub mod faultdisk;
 pub mod history;
 pub mod html;

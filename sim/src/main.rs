@@ -65,6 +65,10 @@ mod cli {
         /// Where reports go.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+        /// Run the scenario on this many servers (1, 3 or 5) instead of
+        /// its `[cluster] servers`.
+        #[arg(long)]
+        servers: Option<u32>,
     }
 
     pub fn main() -> i32 {
@@ -80,7 +84,10 @@ mod cli {
 
     fn run(args: Args) -> Result<i32, String> {
         let path = args.scenario.display().to_string();
-        let scn = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+        let mut scn = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+        if let Some(n) = args.servers {
+            scn = scn.with_servers(n)?;
+        }
         let sweeping = args.seeds.is_some();
         let seeds = match (&args.seed, &args.seeds) {
             (Some(s), _) => vec![*s],
@@ -107,11 +114,14 @@ mod cli {
             Some(j) => j,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let extra = args
-            .sabotage
-            .as_ref()
-            .map(|s| format!("--sabotage {s}"))
-            .unwrap_or_default();
+        let extra = [
+            args.servers.map(|n| format!("--servers {n}")),
+            args.sabotage.as_ref().map(|s| format!("--sabotage {s}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         let job = Job {
             scenario: scn,
             path,

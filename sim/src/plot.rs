@@ -9,7 +9,9 @@
 //!   isolated / no answer, from the `srvr` probes of [`crate::probe`]; under
 //!   it a thin band of its role from the status board samples: leader,
 //!   follower, looking, standalone or no status; labelled with role and
-//!   epoch where they change), then the faults, one bar each, labelled;
+//!   epoch where they change; a ▼ tick where a new leader first served
+//!   after a fault of the leader, see [`crate::failover`]), then the
+//!   faults, one bar each, labelled;
 //! - [`latency`]: one point per completed workload operation, coloured by
 //!   outcome (ok / ZooKeeper error / unknown), log scale;
 //! - [`throughput`]: completions per 1 s bucket, by outcome;
@@ -21,6 +23,7 @@
 //! never fails the run).
 
 use crate::check::pair_ops;
+use crate::failover::{names_server, Failover};
 use crate::history::{Event, Ty};
 use crate::probe::{BoardSample, Sample};
 use plotters::coord::types::RangedCoordf64;
@@ -55,15 +58,6 @@ impl Window {
     fn hits_server(&self, server: u32) -> bool {
         names_server(&self.target, server)
     }
-}
-
-/// Does a recorded target (`server`, `server:2`, `server:1,client:3`,
-/// `server:1 / server:2`) name `server`?
-fn names_server(target: &str, server: u32) -> bool {
-    let me = format!("server:{server}");
-    target
-        .split([',', ' ', '/'])
-        .any(|t| t == me || t == "server" && server == 1)
 }
 
 /// The fault windows of a history, in start order.
@@ -114,6 +108,8 @@ const OK: RGBColor = RGBColor(46, 160, 67);
 const ERR: RGBColor = RGBColor(30, 100, 220);
 const UNKNOWN: RGBColor = RGBColor(220, 30, 30);
 const WITNESS: RGBColor = RGBColor(0, 0, 0);
+/// The fail-over tick on the timeline.
+const NEW_LEADER: RGBColor = RGBColor(25, 25, 25);
 
 /// What the plots are drawn from.
 pub struct Data<'a> {
@@ -125,6 +121,8 @@ pub struct Data<'a> {
     pub witness: BTreeSet<usize>,
     pub servers: u32,
     pub end_s: f64,
+    /// Faults of the leader and the elections after them (report only).
+    pub failover: Vec<Failover>,
 }
 
 impl<'a> Data<'a> {
@@ -148,6 +146,7 @@ impl<'a> Data<'a> {
             witness,
             servers,
             end_s: end_s(events),
+            failover: crate::failover::measure(events, board),
         }
     }
 
@@ -520,6 +519,40 @@ pub fn timeline(d: &Data<'_>) -> Result<String, String> {
                 )
                 .map_err(err)?;
         }
+        // Fail-overs: a tick where the new leader first shows on the
+        // board (serving, higher epoch), on its lane, tagged with the fault
+        // number and the time since the fault started.
+        let s_per_px = d.end_s / (WIDTH - 150) as f64;
+        for f in &d.failover {
+            let (Some(l), Some(e)) = (f.new_leader, f.election_ms) else {
+                continue;
+            };
+            if l == 0 || l > d.servers {
+                continue;
+            }
+            let x = (f.at_ms + e) as f64 / 1000.0;
+            let y = lane_y(l as usize - 1);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x, y + 0.02), (x, y + 0.86)],
+                    NEW_LEADER.stroke_width(2),
+                )))
+                .map_err(err)?;
+            let dx = 5.0 * s_per_px;
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    vec![(x - dx, y + 0.99), (x + dx, y + 0.99), (x, y + 0.84)],
+                    NEW_LEADER.filled(),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("#{} new leader +{e} ms", f.fault_id),
+                    (x + 2.0 * dx, y + 1.0),
+                    (FONT, 11).into_font().color(&NEW_LEADER),
+                )))
+                .map_err(err)?;
+        }
         // Faults, one bar each.
         for (w, r) in d.faults.iter().zip(&rows) {
             let y = lane_y(d.servers as usize + r);
@@ -598,6 +631,15 @@ pub fn timeline_legend(d: &Data<'_>) -> Vec<(String, String)> {
         if seen.insert(w.kind.as_str()) {
             out.push((hex(fault_color(&w.kind)), format!("fault: {}", w.kind)));
         }
+    }
+    if d.failover
+        .iter()
+        .any(|f| f.new_leader.is_some() && f.election_ms.is_some())
+    {
+        out.push((
+            hex(NEW_LEADER),
+            "▼ new leader after a fault of the leader (#fault +ms since it started; board sampled every 100 ms)".into(),
+        ));
     }
     if !d.witness.is_empty() {
         out.push(("#000000".into(), "violation witness (vertical line)".into()));
@@ -926,17 +968,6 @@ mod tests {
         };
         let (rows, n) = fault_rows(&[w(1, 1.0, 3.0), w(2, 2.0, 4.0), w(3, 5.0, 6.0)], 0.001);
         assert_eq!((rows, n), (vec![0, 1, 0], 2));
-    }
-
-    #[test]
-    fn targets_name_servers() {
-        assert!(names_server("server", 1));
-        assert!(!names_server("server", 2));
-        assert!(names_server("server:2", 2));
-        assert!(names_server("client:1,server:3", 3));
-        assert!(names_server("server:1 / server:2", 2));
-        assert!(!names_server("server:12", 1));
-        assert!(!names_server("client:1", 1));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Verdicts and reports: `reports/<scenario>/<seed>/summary.json` (verdict
 //! per check, fault counts, op outcomes, throughput, latency, the replay
-//! command, the servers' final status), `history.jsonl` (the raw history,
+//! command, the servers' final status, the fail-overs), `history.jsonl` (the raw history,
 //! see [`crate::history`]), `servers.jsonl` (the `srvr` samples) and
 //! `board.jsonl` (the status board samples, see [`crate::probe`]) and
 //! `report.html` (all of it on one page with plots, see [`crate::html`]).
@@ -10,6 +10,7 @@
 //! the scenario, the seed and the code.
 
 use crate::check::{self, CheckResult, Verdict};
+use crate::failover::{self, Failover};
 use crate::history::{fingerprint, to_jsonl, Event, Replica, Ty};
 use crate::probe::{BoardSample, Sample};
 use crate::scenario::Scenario;
@@ -57,6 +58,12 @@ pub struct Summary {
     /// from the history's `replicas` event; empty if the run did not reach
     /// its end.
     pub replicas: Vec<Replica>,
+    /// Each fault of the leader: how long until a new leader served and
+    /// writes succeeded again ([`crate::failover`]; report only, never
+    /// evidence). Measured from the history alone by [`summarize`] (no
+    /// election times), with the status board by [`add_failover`] and
+    /// [`write_report`].
+    pub failover: Vec<Failover>,
 }
 
 /// The checks, plus `server_health`: the simulation must not panic, and the
@@ -229,7 +236,14 @@ pub fn summarize(
         history_hash: format!("{:016x}", fingerprint(events)),
         replay: replay_command(scenario_path, seed, extra_flags),
         replicas,
+        failover: failover::measure(events, &[]),
     }
+}
+
+/// Measure the fail-overs again with the status board samples (which time
+/// the elections): what a run's summary should carry.
+pub fn add_failover(s: &mut Summary, events: &[Event], board: &[BoardSample]) {
+    s.failover = failover::measure(events, board);
 }
 
 /// Write `summary.json`, `history.jsonl` and `report.html` (without server
@@ -248,6 +262,12 @@ pub fn write_report(
 ) -> std::io::Result<PathBuf> {
     let dir = out.join(&s.scenario).join(s.seed.to_string());
     std::fs::create_dir_all(&dir)?;
+    // The board times the elections (a sweep's summary may lack them).
+    let mut timed = s.clone();
+    if !board.is_empty() {
+        add_failover(&mut timed, events, board);
+    }
+    let s = &timed;
     let json = serde_json::to_string_pretty(s).expect("summary serializes");
     std::fs::write(dir.join("summary.json"), json + "\n")?;
     std::fs::write(dir.join("history.jsonl"), to_jsonl(events))?;
@@ -286,6 +306,9 @@ pub fn render(s: &Summary) -> String {
     if !s.faults.is_empty() {
         let f: Vec<String> = s.faults.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         out.push_str(&format!("  faults: {}\n", f.join(", ")));
+    }
+    for f in &s.failover {
+        out.push_str(&format!("  {}\n", f.line()));
     }
     for c in &s.checks {
         let v = match c.verdict {

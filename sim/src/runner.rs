@@ -256,7 +256,7 @@ pub fn start_server_with(
     extra: &[(String, String)],
 ) -> NodeHandle {
     let node = ServerNode { id: 1, disk, clock };
-    start_server_node(handle, cluster, &node, rec, extra, None)
+    start_server_node(handle, cluster, &node, rec, extra, None, None)
 }
 
 /// One server's durable parts, kept by the supervisor across kills.
@@ -280,6 +280,7 @@ pub fn start_server_node(
     rec: Option<Recorder>,
     extra: &[(String, String)],
     board: Option<StatusBoard>,
+    monitor: Option<zkserver::run::Monitor>,
 ) -> NodeHandle {
     let id = node.id;
     let mut cfg = server_config(cluster, id);
@@ -300,11 +301,13 @@ pub fn start_server_node(
         .init(move || {
             let (cfg, dirs, disk, rec) = (cfg.clone(), dirs.clone(), disk.clone(), rec.clone());
             let (clock, board, name) = (clock.clone(), board.clone(), name.clone());
+            let monitor = monitor.clone();
             async move {
                 let disk: Arc<dyn Disk> = Arc::new(disk);
                 let clock = Arc::new(clock);
                 let res =
-                    zkserver::run::run_with_status(cfg, disk, dirs, clock, board.clone()).await;
+                    zkserver::run::run_observed(cfg, disk, dirs, clock, board.clone(), monitor)
+                        .await;
                 if let Some(b) = &board {
                     b.lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -1051,6 +1054,21 @@ async fn record_replicas(board: &StatusBoard, servers: u32, bound_ms: u64, rec: 
     }
 }
 
+/// What the servers' ZAB invariant monitor saw over the whole run (the
+/// `zab` check's evidence).
+fn record_invariants(monitor: &zkserver::run::Monitor, servers: u32, rec: &Recorder) {
+    let m = monitor.lock().unwrap_or_else(|e| e.into_inner());
+    rec.push(Event {
+        ty: Ty::Invariants,
+        detail: Some(format!(
+            "{} status reports from {servers} server(s) checked after every input; committed up to 0x{:x}",
+            m.observed, m.max_committed_zxid as u64
+        )),
+        error: (!m.violations.is_empty()).then(|| m.violations.join("\n")),
+        ..Default::default()
+    });
+}
+
 /// The supervisor: returns the simulated duration in ms.
 async fn drive(
     scn: Scenario,
@@ -1068,6 +1086,7 @@ async fn drive(
     }
     let n = scn.cluster.servers;
     let board = StatusBoard::default();
+    let invariants = zkserver::run::Monitor::default();
     let mut servers = Vec::new();
     for id in 1..=n {
         let disk = FaultDisk::new(zkcore::disk::MemDisk::new());
@@ -1086,6 +1105,7 @@ async fn drive(
             Some(rec.clone()),
             &extra,
             Some(board.clone()),
+            Some(invariants.clone()),
         );
         servers.push(Srv {
             node,
@@ -1236,6 +1256,7 @@ async fn drive(
     let _ = driver.spawn(driver_ops(rec.clone(), order(0), reads)).await;
     // The replicas' final status (the `replicas` check's evidence).
     record_replicas(&board, n, scn.liveness.heal_within_ms, &rec).await;
+    record_invariants(&invariants, n, &rec);
     rec.now_us() / 1000
 }
 

@@ -636,7 +636,7 @@ impl Swarm {
     }
 }
 
-pub const CHECKS: [&str; 8] = [
+pub const CHECKS: [&str; 9] = [
     "linearizability",
     "session_order",
     "durability",
@@ -645,6 +645,7 @@ pub const CHECKS: [&str; 8] = [
     "ephemeral",
     "lock",
     crate::check::replica::NAME,
+    crate::check::zab::NAME,
 ];
 /// Checks that run only when `[check] enable` names them (not by default).
 pub const OPT_IN_CHECKS: [&str; 1] = [crate::check::wgl::NAME];
@@ -695,6 +696,22 @@ impl Default for Liveness {
 
 impl Scenario {
     /// Read and parse a scenario file; its name is the file stem.
+    /// The same scenario on `n` servers (the CLI's `--servers`): 1, 3 or
+    /// 5, and every fault's targets must still make sense.
+    pub fn with_servers(mut self, n: u32) -> Result<Scenario, String> {
+        if ![1, 3, 5].contains(&n) {
+            return Err(format!("--servers {n}: expected 1, 3 or 5"));
+        }
+        self.cluster.servers = n;
+        for (i, f) in self.faults.iter().enumerate() {
+            for spec in [&f.target, &f.peer].into_iter().flatten() {
+                self.parse_targets(spec)
+                    .map_err(|e| format!("--servers {n}: fault {}: {e}", i + 1))?;
+            }
+        }
+        Ok(self)
+    }
+
     pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();
         let file = path.display().to_string();

@@ -114,6 +114,7 @@ pub fn run_one(job: &Job, seed: u64) -> SeedResult {
         out.wall.as_millis() as u64,
         &job.commit,
     );
+    report::add_failover(&mut summary, &out.events, &out.board);
     let mut sim_ms = out.sim_ms;
     if job.check_determinism {
         let again = run_seed_with(scn, seed, job.opts);

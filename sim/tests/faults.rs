@@ -491,8 +491,10 @@ fn ensemble_faults_resolve_and_cut_server_links() {
         "{crash:?}"
     );
     let last = out.events.last().unwrap();
-    assert_eq!(last.ty, Ty::Replicas, "{last:?}");
-    assert_eq!(last.replicas.as_ref().unwrap().len(), 3);
+    assert_eq!(last.ty, Ty::Invariants, "{last:?}");
+    assert!(last.error.is_none(), "ZAB invariants held: {last:?}");
+    let replicas = out.events.iter().rfind(|e| e.ty == Ty::Replicas).unwrap();
+    assert_eq!(replicas.replicas.as_ref().unwrap().len(), 3);
     let servers: std::collections::BTreeSet<u32> = out.board.iter().map(|s| s.server).collect();
     assert_eq!(servers.len(), 3, "board samples of every server");
     let again = run_seed(&scn, SEED);

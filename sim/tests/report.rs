@@ -35,7 +35,7 @@ fn report_html_has_plots_and_verdicts() {
     assert!(
         out.samples
             .iter()
-            .any(|s| s.mode.as_deref() == Some("standalone")),
+            .any(|s| matches!(s.mode.as_deref(), Some("leader" | "follower"))),
         "srvr answered: {:?}",
         &out.samples[..3]
     );
@@ -56,7 +56,7 @@ fn report_html_has_plots_and_verdicts() {
     assert!(at.join("board.jsonl").exists());
     let summary = std::fs::read_to_string(at.join("summary.json")).unwrap();
     assert!(summary.contains("\"replicas\""), "{summary}");
-    assert!(summary.contains("\"role\": \"standalone\""), "{summary}");
+    assert!(summary.contains("\"role\": \"leader\""), "{summary}");
     let html = std::fs::read_to_string(at.join("report.html")).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(html.matches("<svg").count(), 4, "four inline plots");
@@ -74,7 +74,7 @@ fn report_html_has_plots_and_verdicts() {
     }
     assert!(html.contains("Servers at the end"), "final status table");
     assert!(html.contains("partition client:1"), "fault labels");
-    assert!(html.contains("standalone, epoch 0"), "role and epoch");
+    assert!(html.contains("leader, epoch 1"), "role and epoch");
 }
 
 /// Index of the completion of the n-th successful `op` in the history.
@@ -218,6 +218,10 @@ fn sweep_exit_status() {
     // A disk that lies about fsync fails leader-crash.
     let fail = sim_cli(&[
         "scenarios/leader-crash.toml",
+        // One server: a lying disk under a whole ensemble's minority is
+        // what ZAB is built to survive.
+        "--servers",
+        "1",
         "--seeds",
         "1..=2",
         "--jobs",
@@ -233,11 +237,127 @@ fn sweep_exit_status() {
     assert_eq!(fail.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("failing seeds"), "{stdout}");
     assert!(
-        stdout.contains("--seed 1 --sabotage lying-fsync"),
+        stdout.contains("--seed 1 --servers 1 --sabotage lying-fsync"),
         "replay command listed: {stdout}"
     );
     assert!(
         stdout.contains("report.html"),
         "failing seeds get a report: {stdout}"
     );
+}
+
+/// Three servers, a register workload, the leader killed at 4 s for 2 s.
+const LEADER_CRASH_3: &str = r#"
+description = "3 servers, the leader crashes"
+duration_ms = 12000
+
+[cluster]
+servers = 3
+tick_ms = 200
+min_session_timeout_ms = 1000
+max_session_timeout_ms = 20000
+
+[[workload]]
+name = "reg"
+kind = "register"
+clients = 3
+keys = 3
+ops = "25/s"
+session_timeout_ms = 6000
+request_timeout_ms = 2000
+
+[[fault]]
+at_ms = 4000
+duration_ms = 2000
+kind = "crash"
+target = "leader"
+
+[liveness]
+heal_within_ms = 6000
+"#;
+
+#[test]
+fn failover_is_measured_and_reported() {
+    let scn = Scenario::parse(LEADER_CRASH_3, "leader-crash-3.toml").unwrap();
+    let out = run_seed(&scn, 7);
+    assert!(out.panic.is_none(), "{:?}", out.panic);
+    let checks = judge(&scn, &out.events, None);
+    let mut s = summarize(
+        &scn,
+        "leader-crash-3.toml",
+        "",
+        7,
+        &out.events,
+        checks,
+        out.sim_ms,
+        0,
+        "test",
+    );
+    // From the history alone: the old leader and the first write, no
+    // election time.
+    assert_eq!(s.failover.len(), 1, "{:?}", s.failover);
+    assert_eq!(s.failover[0].election_ms, None);
+    sim::report::add_failover(&mut s, &out.events, &out.board);
+    assert_eq!(s.failover.len(), 1, "{:?}", s.failover);
+    let f = s.failover[0].clone();
+    let start = out
+        .events
+        .iter()
+        .find(|e| e.ty == Ty::FaultStart)
+        .expect("the crash");
+    let detail = start.detail.as_deref().unwrap_or("");
+    assert!(
+        detail.contains(&format!("leader = server:{}", f.old_leader)),
+        "{detail} vs {f:?}"
+    );
+    assert_eq!((f.fault_id, f.kind.as_str()), (1, "crash"));
+    let (new, epoch, election) = (
+        f.new_leader.expect("a new leader"),
+        f.new_epoch.expect("its epoch"),
+        f.election_ms.expect("an election"),
+    );
+    assert_ne!(new, f.old_leader, "the old leader was down: {f:?}");
+    assert!(epoch > f.old_epoch.expect("the old epoch"), "{f:?}");
+    assert!(election > 0 && election < 5000, "{f:?}");
+    let first = f.first_write_ms.expect("writes resumed");
+    assert!(first + 100 >= election && first < 8000, "{f:?}");
+    let gap = f.unavailable_ms.expect("a gap");
+    assert!(gap > 0 && gap <= election + 5000, "{f:?}");
+
+    // The text verdict, summary.json and report.html show it.
+    let text = sim::report::render(&s);
+    println!("{text}");
+    let line = format!(
+        "  failover fault 1 (crash of leader server:{}): server:{new} leads epoch {epoch} after {election} ms; writes resume after {first} ms",
+        f.old_leader
+    );
+    assert!(text.contains(&line), "{text}");
+    // A summary without election times gets them from the board when
+    // written.
+    s.failover.clear();
+    let dir = tmp("failover");
+    let at = write_report(&dir, &s, &out.events, &out.samples, &out.board).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(at.join("summary.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(at.join("report.html")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let fo = &summary["failover"][0];
+    assert_eq!(fo["fault_id"], 1);
+    assert_eq!(fo["new_leader"], new);
+    assert_eq!(fo["election_ms"], election);
+    assert_eq!(fo["first_write_ms"], first);
+    assert!(html.contains("id=\"failover\""), "fail-over table");
+    assert!(html.contains("sampled every 100 ms"), "resolution noted");
+    assert!(
+        html.contains(&format!("<td>{election}</td><td>{first}</td>")),
+        "election and first write in the table"
+    );
+    assert!(
+        html.contains(&format!("#1 new leader +{election} ms")),
+        "the tick on the timeline"
+    );
+
+    // Deterministic: the same seed measures the same.
+    let again = run_seed(&scn, 7);
+    assert_eq!(sim::failover::measure(&again.events, &again.board), vec![f]);
 }

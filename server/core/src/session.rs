@@ -121,6 +121,15 @@ impl SessionTracker {
         }
     }
 
+    /// Forget every closing mark: the closeSession transactions they were
+    /// waiting for were never committed (a leader change discarded them),
+    /// so the sessions are live again until expired or closed anew.
+    pub fn clear_closing(&mut self) {
+        for s in self.sessions.values_mut() {
+            s.closing = false;
+        }
+    }
+
     /// Sessions whose deadline has passed, now marked closing.
     pub fn expire(&mut self, now_ms: i64) -> Vec<i64> {
         let mut out = Vec::new();

@@ -39,6 +39,7 @@ pub mod replica;
 pub mod session;
 pub mod watch;
 pub mod wgl;
+pub mod zab;
 
 use crate::history::{Event, OpName, Ty, NOT_SENT, TXN_ERRORS};
 use serde::Serialize;
@@ -373,6 +374,11 @@ pub fn check_all(events: &[Event], enabled: &[String], heal_within_ms: u64) -> V
         replica::check(events)
     } else {
         CheckResult::skipped(replica::NAME, "not enabled")
+    });
+    out.push(if on(zab::NAME) {
+        zab::check(events)
+    } else {
+        CheckResult::skipped(zab::NAME, "not enabled")
     });
     out.push(if on(wgl::NAME) {
         wgl::check(events, &ops)

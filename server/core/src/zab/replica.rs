@@ -727,6 +727,10 @@ impl Server {
         self.next_zxid = make_zxid(epoch, 1);
         // Every session gets a full timeout from now (ZooKeeper's new
         // leader does the same).
+        // Closing marks belong to closeSession proposals of an older epoch
+        // that were never committed; without clearing them such a session
+        // would never be expired again.
+        self.sessions.clear_closing();
         let now = self.now_ms;
         let ids: Vec<i64> = self.sessions.iter().map(|s| s.id).collect();
         for id in ids {
