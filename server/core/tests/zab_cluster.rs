@@ -70,6 +70,8 @@ pub struct Cluster {
     named: BTreeMap<i64, TxnRecord>,
     leaders: BTreeMap<u64, u64>,
     rng: ChaCha8Rng,
+    /// Every message and disk effect, one line each (golden tests).
+    pub trace: Option<Vec<String>>,
 }
 
 fn server_cfg(id: usize, n: usize) -> ServerConfig {
@@ -106,6 +108,7 @@ impl Cluster {
             named: BTreeMap::new(),
             leaders: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
+            trace: None,
         };
         for i in 0..n {
             c.start(i);
@@ -182,8 +185,19 @@ impl Cluster {
         self.effects(i, effs);
     }
 
+    fn note(&mut self, line: String) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(line);
+        }
+    }
+
     fn effects(&mut self, i: usize, effs: Vec<Effect>) {
         for e in effs {
+            if self.trace.is_some() {
+                if let Some(line) = describe_effect(&e) {
+                    self.note(format!("s{} {line}", i + 1));
+                }
+            }
             match e {
                 Effect::Send { conn, frame } => self.on_reply(conn, &frame),
                 Effect::Close { conn } => {
@@ -767,6 +781,125 @@ fn zab_random_schedules_keep_the_invariants() {
             c.converge();
         }
     }
+}
+
+fn hex(z: i64) -> String {
+    format!("{:#x}", z)
+}
+
+/// One line for a peer message or disk effect (client frames are left out).
+fn describe_effect(e: &Effect) -> Option<String> {
+    Some(match e {
+        Effect::PeerSend { to, bytes } => {
+            let m = Msg::decode(bytes).expect("valid");
+            let what = match &m {
+                Msg::Notification {
+                    state,
+                    vote,
+                    election_epoch,
+                } => format!(
+                    "{state:?} vote s{} {} e{} round {election_epoch}",
+                    vote.leader,
+                    hex(vote.zxid),
+                    vote.peer_epoch
+                ),
+                Msg::FollowerInfo {
+                    accepted_epoch,
+                    last_zxid,
+                    applied_zxid,
+                } => format!(
+                    "accepted {accepted_epoch} last {} applied {}",
+                    hex(*last_zxid),
+                    hex(*applied_zxid)
+                ),
+                Msg::LeaderInfo { epoch } | Msg::NewLeader { epoch } => format!("epoch {epoch}"),
+                Msg::AckEpoch {
+                    current_epoch,
+                    last_zxid,
+                    ..
+                } => format!("current {current_epoch} last {}", hex(*last_zxid)),
+                Msg::Diff { zxid } | Msg::Trunc { zxid } | Msg::Commit { zxid } => hex(*zxid),
+                Msg::Snap(s) => format!("{} ({} nodes)", hex(s.last_zxid), s.nodes.len()),
+                Msg::Proposal(r) => format!("{} {}", hex(r.header.zxid), op_name(r.header.op)),
+                Msg::Ack { zxid, newleader } => {
+                    format!(
+                        "{}{}",
+                        hex(*zxid),
+                        if *newleader { " newleader" } else { "" }
+                    )
+                }
+                Msg::Ping { .. } | Msg::PingReply { .. } => return None,
+                Msg::Request {
+                    session, cxid, op, ..
+                } => {
+                    format!("{} cxid {cxid} {}", hex(*session), op_name(*op))
+                }
+                other => format!("{other:?}"),
+            };
+            format!("-> s{to} {} {what}", m.name())
+        }
+        Effect::Persist { records } => {
+            let zs: Vec<String> = records.iter().map(|r| hex(r.header.zxid)).collect();
+            format!("log {}", zs.join(" "))
+        }
+        Effect::WriteEpoch { file, epoch } => format!("write {} {epoch}", file.file_name()),
+        Effect::Truncate { zxid } => format!("truncate after {}", hex(*zxid)),
+        Effect::InstallSnapshot(s) => format!("install snapshot {}", hex(s.last_zxid)),
+        _ => return None,
+    })
+}
+
+fn op_name(op: i32) -> &'static str {
+    zkcore::server::op_name(op)
+}
+
+#[test]
+fn zab_golden_failover_trace() {
+    // A fixed schedule (no randomness): three servers elect, take writes
+    // through every server, lose the leader to isolation while it logs a
+    // write it cannot commit, elect another, and heal (the old leader is
+    // truncated). Every message and disk effect is compared with the
+    // reviewed trace; UPDATE_GOLDEN=1 rewrites it.
+    let mut c = Cluster::new(3, 0);
+    c.trace = Some(Vec::new());
+    c.converge();
+    c.note("== writes".into());
+    c.run_writes(2);
+    let old = c.leader().expect("leader");
+    c.note(format!("== isolate s{}", old + 1));
+    c.isolate(old);
+    c.client_op(old);
+    c.flush(old);
+    c.wait(2_000);
+    c.note("== heal".into());
+    c.converge();
+    c.note("== writes".into());
+    c.run_writes(1);
+    c.converge();
+    let got = c.trace.take().unwrap().join("\n") + "\n";
+    let path = format!(
+        "{}/tests/zab_golden/failover.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(std::path::Path::new(&path).parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    if want != got {
+        let line = want
+            .lines()
+            .zip(got.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(got.lines().count()));
+        panic!(
+            "trace differs from {path} at line {} (UPDATE_GOLDEN=1 to rewrite, then review):\nwant: {:?}\ngot:  {:?}",
+            line + 1,
+            want.lines().nth(line),
+            got.lines().nth(line)
+        );
+    }
+    assert!(got.contains("TRUNC"), "the old leader was truncated");
 }
 
 fn create(path: &str, flags: i32) -> Request {
