@@ -354,6 +354,8 @@ pub async fn run_observed(
         started,
         board,
         monitor,
+        #[cfg(madsim)]
+        steps: 0,
     };
     if let Some(b) = &lp.board {
         // A restarted node computes its digest afresh.
@@ -545,7 +547,14 @@ struct Loop {
     started: tokio::time::Instant,
     board: Option<StatusBoard>,
     monitor: Option<Monitor>,
+    /// Inputs handled (for the simulator's periodic `validate`).
+    #[cfg(madsim)]
+    steps: u64,
 }
+
+/// How often (in inputs) the simulator runs the core's `validate()`.
+#[cfg(madsim)]
+const VALIDATE_EVERY: u64 = 256;
 
 impl Loop {
     async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> anyhow::Result<()> {
@@ -589,6 +598,19 @@ impl Loop {
         for eff in self.server.handle_at(now.mono, now.wall, input) {
             self.execute(eff);
         }
+        // In the simulator every internal invariant of the core (tree,
+        // sessions, watches, ZAB state) is checked every
+        // VALIDATE_EVERY inputs (a full check walks the whole tree and log,
+        // too slow for every input); a violation panics the run, which the
+        // testbed reports. The cross-server ZAB invariants are checked on
+        // every input (ZabMonitor).
+        #[cfg(madsim)]
+        {
+            self.steps += 1;
+            if self.steps % VALIDATE_EVERY == 0 {
+                self.server.validate();
+            }
+        }
         self.publish();
     }
 
@@ -597,13 +619,7 @@ impl Loop {
         let tree = self.server.tree();
         let id = self.cfg.server_id.unwrap_or(1);
         let mut b = board.lock().expect("status board");
-        let old = b.get(&id);
-        // The digest walks the whole tree: recompute it only when the tree
-        // changed.
-        let digest = match old {
-            Some(o) if o.last_zxid == tree.last_zxid() => o.digest,
-            _ => tree.digest(),
-        };
+        let digest = tree.digest();
         let status = NodeStatus {
             role: self.server.role_name(),
             epoch: self.server.current_epoch(),

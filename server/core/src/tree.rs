@@ -120,6 +120,34 @@ pub struct DataTree {
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
     last_zxid: i64,
+    /// Sum of every node's [`node_hash`], kept up to date on each change
+    /// (ZooKeeper's incremental digest): [`DataTree::digest`] is O(1).
+    digest: u64,
+}
+
+/// One node's contribution to the tree digest: FNV-1a over its path and a
+/// canonical encoding of data, ACL, stat and owner, then mixed so that the
+/// wrapping sum of many of them stays well spread.
+fn node_hash(path: &str, n: &Node) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut eat = |b: &[u8]| {
+        for x in b {
+            h ^= *x as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    };
+    eat(path.as_bytes());
+    let mut buf = Vec::new();
+    jute::codec::write_nbuffer(&mut buf, &n.data);
+    jute::codec::write_vec(&mut buf, &n.acl);
+    jute::Record::write(&n.stat(), &mut buf);
+    jute::codec::write_i64(&mut buf, n.ephemeral_owner);
+    eat(&buf);
+    // splitmix64 finalizer
+    let mut z = h;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
 }
 
 impl Default for DataTree {
@@ -153,13 +181,16 @@ impl DataTree {
         nodes.insert("/zookeeper".into(), zk);
         nodes.insert("/zookeeper/quota".into(), system_node(Acl::open()));
         nodes.insert("/zookeeper/config".into(), config);
-        DataTree {
+        let mut t = DataTree {
             nodes,
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             last_zxid: 0,
-        }
+            digest: 0,
+        };
+        t.digest = t.full_digest();
+        t
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
@@ -251,11 +282,13 @@ impl DataTree {
                 data,
                 version,
             } => {
+                self.unhash(path);
                 if let Some(n) = self.nodes.get_mut(path) {
                     n.data = data.clone();
                     n.version = *version;
                     n.mzxid = hdr.zxid;
                     n.mtime = hdr.time_ms;
+                    self.rehash(path);
                     out.push(Trigger {
                         path: path.clone(),
                         event: EventType::NodeDataChanged,
@@ -263,9 +296,11 @@ impl DataTree {
                 }
             }
             Txn::SetAcl { path, acl, version } => {
+                self.unhash(path);
                 if let Some(n) = self.nodes.get_mut(path) {
                     n.acl = acl.clone();
                     n.aversion = *version;
+                    self.rehash(path);
                 }
             }
             Txn::CloseSession => {
@@ -297,12 +332,11 @@ impl DataTree {
         let Some(parent_path) = path::parent(path) else {
             return;
         };
-        if self.nodes.contains_key(path) {
-            return; // replay over a fuzzy snapshot
+        if self.nodes.contains_key(path) || !self.nodes.contains_key(parent_path) {
+            return; // replay over a fuzzy snapshot, or no parent
         }
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
-            return;
-        };
+        self.unhash(parent_path);
+        let parent = self.nodes.get_mut(parent_path).expect("checked");
         parent.children.insert(path::name(path).to_string());
         if parent_cversion > parent.cversion {
             parent.cversion = parent_cversion;
@@ -310,6 +344,7 @@ impl DataTree {
         if hdr.zxid > parent.pzxid {
             parent.pzxid = hdr.zxid;
         }
+        self.rehash(parent_path);
         let node = Node {
             data: data.clone(),
             acl: acl.to_vec(),
@@ -323,6 +358,7 @@ impl DataTree {
         };
         self.index_owner(path, owner);
         self.nodes.insert(path.into(), node);
+        self.rehash(path);
         out.push(Trigger {
             path: path.into(),
             event: EventType::NodeCreated,
@@ -354,6 +390,7 @@ impl DataTree {
         let Some(parent_path) = path::parent(path) else {
             return;
         };
+        self.unhash(path);
         let Some(node) = self.nodes.remove(path) else {
             return;
         };
@@ -374,12 +411,14 @@ impl DataTree {
             }
             OwnerKind::Persistent => {}
         }
+        self.unhash(parent_path);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             parent.children.remove(path::name(path));
             if zxid > parent.pzxid {
                 parent.pzxid = zxid;
             }
         }
+        self.rehash(parent_path);
         out.push(Trigger {
             path: path.into(),
             event: EventType::NodeDeleted,
@@ -395,9 +434,11 @@ impl DataTree {
         let mut node = node;
         node.children.clear();
         if let Some(pp) = path::parent(path) {
+            self.unhash(pp);
             if let Some(parent) = self.nodes.get_mut(pp) {
                 parent.children.insert(path::name(path).into());
             }
+            self.rehash(pp);
         } else {
             // The root: keep the existing children (system nodes).
             node.children = self
@@ -410,7 +451,21 @@ impl DataTree {
         if let Some(existing) = self.nodes.get(path) {
             node.children = existing.children.clone();
         }
+        self.unhash(path);
         self.nodes.insert(path.into(), node);
+        self.rehash(path);
+    }
+
+    fn unhash(&mut self, path: &str) {
+        if let Some(n) = self.nodes.get(path) {
+            self.digest = self.digest.wrapping_sub(node_hash(path, n));
+        }
+    }
+
+    fn rehash(&mut self, path: &str) {
+        if let Some(n) = self.nodes.get(path) {
+            self.digest = self.digest.wrapping_add(node_hash(path, n));
+        }
     }
 
     pub fn set_last_zxid(&mut self, zxid: i64) {
@@ -418,29 +473,27 @@ impl DataTree {
     }
 
     /// A digest of the whole tree (paths, data, stats, ACLs), for replica
-    /// agreement checks. FNV-1a over a canonical encoding.
+    /// agreement checks: the sum of every node's hash, maintained
+    /// incrementally, so it costs nothing to ask after every transaction.
     pub fn digest(&self) -> u64 {
-        let mut h: u64 = 0xcbf29ce484222325;
-        let mut eat = |b: &[u8]| {
-            for x in b {
-                h ^= *x as u64;
-                h = h.wrapping_mul(0x100000001b3);
-            }
-        };
-        for (p, n) in &self.nodes {
-            eat(p.as_bytes());
-            let mut buf = Vec::new();
-            jute::codec::write_nbuffer(&mut buf, &n.data);
-            jute::codec::write_vec(&mut buf, &n.acl);
-            jute::Record::write(&n.stat(), &mut buf);
-            jute::codec::write_i64(&mut buf, n.ephemeral_owner);
-            eat(&buf);
-        }
-        h
+        self.digest
+    }
+
+    /// The digest recomputed from scratch (what [`DataTree::validate`]
+    /// compares the incremental one with).
+    pub fn full_digest(&self) -> u64 {
+        self.nodes
+            .iter()
+            .fold(0u64, |acc, (p, n)| acc.wrapping_add(node_hash(p, n)))
     }
 
     /// Check every invariant; panics with a description on violation.
     pub fn validate(&self) {
+        assert_eq!(
+            self.digest,
+            self.full_digest(),
+            "incremental digest drifted"
+        );
         for sys in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             assert!(self.nodes.contains_key(sys), "system node {sys} missing");
         }
