@@ -607,7 +607,7 @@ impl Loop {
         #[cfg(madsim)]
         {
             self.steps += 1;
-            if self.steps % VALIDATE_EVERY == 0 {
+            if self.steps.is_multiple_of(VALIDATE_EVERY) {
                 self.server.validate();
             }
         }
