@@ -112,6 +112,10 @@ struct MemFile {
     current: Vec<u8>,
     /// What survives a crash; `None` while the directory entry is not durable.
     durable: Option<Vec<u8>>,
+    /// `durable` is a prefix of `current` (appends keep it so; a truncation
+    /// below it breaks it until the next sync), so a sync only has to copy
+    /// the new tail instead of the whole file.
+    prefix: bool,
 }
 
 impl MemFile {
@@ -158,6 +162,7 @@ impl MemState {
             let survivor = MemFile {
                 current: image.clone(),
                 durable: Some(image),
+                prefix: true,
             };
             self.files.insert(path, survivor);
         }
@@ -285,7 +290,16 @@ impl Disk for MemDisk {
         let mut state = self.lock();
         state.stats.syncs += 1;
         let file = state.file_mut(path)?;
-        file.durable = Some(file.current.clone());
+        match (&mut file.durable, file.prefix) {
+            (Some(d), true) => {
+                let n = d.len();
+                d.extend_from_slice(&file.current[n..]);
+            }
+            _ => {
+                file.durable = Some(file.current.clone());
+                file.prefix = true;
+            }
+        }
         Ok(())
     }
 
@@ -299,6 +313,7 @@ impl Disk for MemDisk {
         let file = MemFile {
             current: bytes.to_vec(),
             durable: Some(bytes.to_vec()),
+            prefix: true,
         };
         state.files.insert(path.to_string(), file);
         Ok(())
@@ -319,6 +334,9 @@ impl Disk for MemDisk {
             ));
         }
         file.current.truncate(len);
+        if file.durable.as_ref().is_some_and(|d| d.len() > len) {
+            file.prefix = false;
+        }
         Ok(())
     }
 
