@@ -434,13 +434,7 @@ impl Cluster {
     /// Deliver everything and flush every disk until nothing moves.
     pub fn settle(&mut self) {
         for _ in 0..50 {
-            let links: Vec<(usize, usize)> = self.links.keys().copied().collect();
-            for l in links {
-                while self.links.get(&l).is_some_and(|q| !q.is_empty()) {
-                    self.deliver(l);
-                    self.check();
-                }
-            }
+            self.deliver_all();
             for i in self.up() {
                 self.flush(i);
             }
@@ -595,6 +589,17 @@ impl Cluster {
         self.cut.clear();
     }
 
+    /// Deliver every queued message, link by link, checking after each.
+    fn deliver_all(&mut self) {
+        let links: Vec<(usize, usize)> = self.links.keys().copied().collect();
+        for l in links {
+            while self.links.get(&l).is_some_and(|q| !q.is_empty()) {
+                self.deliver(l);
+                self.check();
+            }
+        }
+    }
+
     /// Heal, restart everyone, and run fairly until one leader serves and
     /// every server has the same tree; panics if that takes too long.
     pub fn converge(&mut self) {
@@ -605,13 +610,7 @@ impl Cluster {
             }
         }
         for round in 0..2_000 {
-            let links: Vec<(usize, usize)> = self.links.keys().copied().collect();
-            for l in links {
-                while self.links.get(&l).is_some_and(|q| !q.is_empty()) {
-                    self.deliver(l);
-                    self.check();
-                }
-            }
+            self.deliver_all();
             for i in 0..self.n {
                 self.flush(i);
                 self.check();
@@ -664,13 +663,7 @@ impl Cluster {
             for i in self.up() {
                 self.client_op(i);
             }
-            let links: Vec<(usize, usize)> = self.links.keys().copied().collect();
-            for l in links {
-                while self.links.get(&l).is_some_and(|q| !q.is_empty()) {
-                    self.deliver(l);
-                    self.check();
-                }
-            }
+            self.deliver_all();
             for i in self.up() {
                 self.flush(i);
                 self.check();
@@ -705,27 +698,37 @@ fn zab_three_servers_elect_replicate_and_agree() {
     );
 }
 
-#[test]
-fn zab_isolated_leader_with_an_uncommitted_tail_is_truncated() {
-    let mut c = Cluster::new(3, 2);
-    c.converge();
-    c.run_writes(10);
+/// Cut the leader off and let its client write: logged on the leader,
+/// never committed. Returns the old leader.
+fn isolate_leader_with_uncommitted_writes(c: &mut Cluster) -> usize {
     let old = c.leader().expect("a leader");
-    // The leader's client writes while it is cut off: logged, never
-    // committed.
     c.isolate(old);
     for _ in 0..5 {
         c.client_op(old);
         c.flush(old);
     }
-    let lost_zxid = c.server(old).unwrap().logged_zxid();
-    // The others elect a new leader and go on.
+    old
+}
+
+/// Run (without faults) until a server other than `old` leads.
+fn elect_another(c: &mut Cluster, old: usize) {
     for _ in 0..400 {
         c.step(false);
         if c.leader().is_some_and(|l| l != old) {
             break;
         }
     }
+}
+
+#[test]
+fn zab_isolated_leader_with_an_uncommitted_tail_is_truncated() {
+    let mut c = Cluster::new(3, 2);
+    c.converge();
+    c.run_writes(10);
+    let old = isolate_leader_with_uncommitted_writes(&mut c);
+    let lost_zxid = c.server(old).unwrap().logged_zxid();
+    // The others elect a new leader and go on.
+    elect_another(&mut c, old);
     c.run_writes(10);
     c.converge();
     assert!(
@@ -744,22 +747,12 @@ fn zab_restarted_leader_that_applied_its_tail_gets_a_snapshot() {
     let mut c = Cluster::new(3, 3);
     c.converge();
     c.run_writes(10);
-    let old = c.leader().expect("a leader");
-    c.isolate(old);
-    for _ in 0..5 {
-        c.client_op(old);
-        c.flush(old);
-    }
+    let old = isolate_leader_with_uncommitted_writes(&mut c);
     // A crash and restart replays the whole log into the tree.
     c.crash(old);
     c.start(old);
     c.isolate(old);
-    for _ in 0..400 {
-        c.step(false);
-        if c.leader().is_some_and(|l| l != old) {
-            break;
-        }
-    }
+    elect_another(&mut c, old);
     c.run_writes(10);
     c.converge();
     assert!(
