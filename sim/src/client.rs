@@ -185,7 +185,10 @@ pub struct Trace {
 pub enum TraceKind {
     /// A connection was established (`last_zxid` is what the handshake
     /// sent); `set_watches`: the watch table is being re-registered.
-    Connected { set_watches: bool },
+    Connected { set_watches: bool, server: String },
+    /// A server refused to re-attach the session (ConnectResponse with
+    /// timeout 0): the client now treats the session as expired.
+    Refused { server: String },
     /// The client recorded a watch registration (its reply had `zxid`).
     WatchAdded {
         kind: WatchKind,
@@ -308,6 +311,7 @@ impl Client {
             watches: Watches::default(),
             conn: 0,
             next_server: 0,
+            server: String::new(),
             first: Some(first_tx),
         };
         let request_timeout = task.request_timeout;
@@ -658,6 +662,8 @@ struct SessionTask {
     /// Connections established so far (the current one's number).
     conn: u32,
     next_server: usize,
+    /// Address of the server of the current (or last) connection.
+    server: String,
     /// Reports the outcome of the first connection to [`Client::connect`].
     first: Option<oneshot::Sender<Result<(), ZkError>>>,
 }
@@ -806,12 +812,16 @@ impl SessionTask {
             if self.session.session_id == 0 {
                 return Err("server refused a new session".into());
             }
+            self.trace(TraceKind::Refused {
+                server: addr.to_string(),
+            });
             return Ok(None);
         }
         self.session.session_id = resp.session_id;
         self.session.passwd = resp.passwd;
         self.session.timeout_ms = resp.timeout_ms;
         self.session.read_only = resp.read_only;
+        self.server = addr.to_string();
         Ok(Some((rd, wr)))
     }
 
@@ -838,7 +848,10 @@ impl SessionTask {
         let end = 'conn: {
             self.conn += 1;
             let set_watches = !self.watches.is_empty();
-            self.trace(TraceKind::Connected { set_watches });
+            self.trace(TraceKind::Connected {
+                set_watches,
+                server: self.server.clone(),
+            });
             if let Err(e) = self.send_set_watches(wr).await {
                 break 'conn End::Lost(e);
             }

@@ -48,6 +48,9 @@ pub enum Ty {
     Phase,
     ServerExit,
     Connected,
+    /// A server refused to re-attach a session (trace events; `target` is
+    /// the server's address). The client then reports `session_expired`.
+    Refused,
     WatchAdded,
     WatchEvent,
     WatchesRestored,

@@ -777,11 +777,19 @@ pub fn trace_event(client: u32, t: crate::client::Trace) -> Event {
         ..Default::default()
     };
     match t.what {
-        TraceKind::Connected { set_watches } => {
+        TraceKind::Connected {
+            set_watches,
+            server,
+        } => {
             e.ty = Ty::Connected;
+            e.target = Some(server);
             if set_watches {
                 e.detail = Some("set_watches".into());
             }
+        }
+        TraceKind::Refused { server } => {
+            e.ty = Ty::Refused;
+            e.target = Some(server);
         }
         TraceKind::WatchAdded { kind, path, zxid } => {
             e.ty = Ty::WatchAdded;

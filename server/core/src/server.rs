@@ -26,6 +26,7 @@ use crate::prep::{self, Ctx, Overlay};
 use crate::session::{self, SessionTracker};
 use crate::tree::{DataTree, Trigger};
 use crate::watch::{Table, WatchManager, WatchMode};
+use crate::zab::SessionCheck;
 use crate::ConnId;
 use jute::request::{write_multi_results, MultiOp, MultiResult};
 use jute::txn::TxnRecord;
@@ -554,32 +555,63 @@ impl Server {
             );
             return;
         }
-        let valid = self.sessions.is_live(req.session_id)
-            && req.passwd == session::password(req.session_id);
-        if !valid {
-            let resp = ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: 0,
-                session_id: 0,
-                passwd: vec![0; 16],
-                read_only: req.read_only.map(|_| false),
-            };
-            self.send(conn, rec_bytes(&resp));
-            return self.close(conn);
-        }
-        if let Some(old) = self.session_conn.get(&req.session_id).copied() {
-            if old != conn {
-                self.close(old);
-            }
-        }
         let ro = req.read_only.map(|_| false);
+        if req.passwd != session::password(req.session_id) {
+            return self.refuse_session(conn, ro);
+        }
         if self.is_follower() {
+            // Only the leader knows whether a global session still lives:
+            // a follower's table may lag behind a close or a creation.
             return self.forward_revalidate(conn, req.session_id, timeout, ro);
         }
-        self.claim_session(req.session_id);
-        self.sessions
-            .set_timeout(req.session_id, timeout, self.now_ms);
-        self.establish(conn, req.session_id, timeout, req.read_only.map(|_| false));
+        match self.session_check(req.session_id) {
+            SessionCheck::Valid => {
+                if let Some(old) = self.session_conn.get(&req.session_id).copied() {
+                    if old != conn {
+                        self.close(old);
+                    }
+                }
+                self.claim_session(req.session_id);
+                self.sessions
+                    .set_timeout(req.session_id, timeout, self.now_ms);
+                self.establish(conn, req.session_id, timeout, ro);
+            }
+            SessionCheck::Expired => self.refuse_session(conn, ro),
+            // No answer: the client tries again, elsewhere or later.
+            SessionCheck::Unsure => self.close(conn),
+        }
+    }
+
+    /// Whether a session may be re-attached, as far as this server (a
+    /// standalone server or a leader) can tell. A session whose
+    /// closeSession is still in flight is not yet expired (that
+    /// transaction may never commit, e.g. when this leader was cut off and
+    /// a new one took over); a session this server does not know is
+    /// expired only if this server is sure its view is current.
+    pub(crate) fn session_check(&self, session: i64) -> SessionCheck {
+        if self.sessions.is_live(session) {
+            SessionCheck::Valid
+        } else if self.sessions.get(session).is_some() {
+            SessionCheck::Unsure
+        } else if self.zab.is_none() || self.leader_vouches() {
+            SessionCheck::Expired
+        } else {
+            SessionCheck::Unsure
+        }
+    }
+
+    /// Tell a client its session is gone (a ConnectResponse with timeout
+    /// 0) and close the connection.
+    pub(crate) fn refuse_session(&mut self, conn: ConnId, read_only: Option<bool>) {
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: 0,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only,
+        };
+        self.send(conn, rec_bytes(&resp));
+        self.close(conn);
     }
 
     pub(crate) fn establish(&mut self, conn: ConnId, session: i64, timeout: i32, ro: Option<bool>) {

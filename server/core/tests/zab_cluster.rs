@@ -60,6 +60,8 @@ pub struct Cluster {
     now: i64,
     pub sent: BTreeMap<&'static str, u64>,
     clients: BTreeMap<ConnId, Client>,
+    /// Handshakes answered "session expired".
+    refused: BTreeSet<ConnId>,
     next_conn: u64,
     next_key: u64,
     /// Acknowledged creates: path → zxid.
@@ -101,6 +103,7 @@ impl Cluster {
             now: 1_000,
             sent: BTreeMap::new(),
             clients: BTreeMap::new(),
+            refused: BTreeSet::new(),
             next_conn: 1,
             next_key: 0,
             acked: BTreeMap::new(),
@@ -366,6 +369,9 @@ impl Cluster {
         if !c.open {
             let r = from_bytes::<ConnectResponse>(frame).expect("connect response");
             c.open = r.timeout_ms > 0;
+            if r.timeout_ms <= 0 {
+                self.refused.insert(conn);
+            }
             c.session = r.session_id;
             return;
         }
@@ -429,6 +435,12 @@ impl Cluster {
 
     pub fn session_of(&self, conn: ConnId) -> i64 {
         self.clients[&conn].session
+    }
+
+    /// (handshake answered with a session, answered "expired").
+    pub fn handshake(&self, conn: ConnId) -> (bool, bool) {
+        let open = self.clients.get(&conn).is_some_and(|c| c.open);
+        (open, self.refused.contains(&conn))
     }
 
     /// Deliver everything and flush every disk until nothing moves.
@@ -995,4 +1007,61 @@ fn zab_sync_on_a_follower_waits_for_the_leaders_commits() {
     let conn = c.attach(f, 0, 6_000);
     let r = c.request(conn, Request::Sync(SyncRequest { path: "/".into() }));
     assert_eq!(r, Some(0));
+}
+
+/// Found by the simulator (swarm, 3 servers, seed 182): a leader expired a
+/// session and was cut off before its closeSession could commit; a new
+/// leader kept the session alive. The old leader must not tell the client
+/// that the session expired (the client would give it up, and its
+/// ephemerals would outlive what it was told).
+#[test]
+fn zab_a_leader_whose_close_of_a_session_may_not_commit_does_not_refuse_it() {
+    let mut c = Cluster::new(3, 7);
+    c.converge();
+    let l = c.leader().expect("a leader");
+    let conn = c.attach(l, 0, 3 * TICK_MS as i32);
+    let session = c.session_of(conn);
+    assert_eq!(c.request(conn, create("/eph", 1)), Some(0));
+    // Silence, and the leader cut off: its expiry cannot commit.
+    c.isolate(l);
+    c.wait(4 * TICK_MS);
+    let s = c.server(l).unwrap();
+    assert_eq!(
+        s.role_name(),
+        "leader",
+        "still leading (syncLimit not over)"
+    );
+    assert!(s.sessions().get(session).is_some_and(|x| x.closing));
+    let again = c.attach(l, session, 3 * TICK_MS as i32);
+    assert_eq!(c.handshake(again), (false, false), "no answer, not expired");
+    // The others elect a leader that still holds the session.
+    let new_leader = |c: &Cluster| {
+        (0..3).find(|&x| {
+            x != l
+                && c.server(x)
+                    .is_some_and(|s| s.role_name() == "leader" && s.commit_zxid().is_some())
+        })
+    };
+    for _ in 0..4000 {
+        if new_leader(&c).is_some() {
+            break;
+        }
+        c.step(false);
+    }
+    let roles: Vec<_> = (0..3)
+        .map(|x| c.server(x).map(|s| (s.role_name(), s.commit_zxid())))
+        .collect();
+    let n = new_leader(&c).unwrap_or_else(|| panic!("a new leader: {roles:?} old {l}"));
+    let f = (0..3)
+        .find(|&x| x != l && x != n)
+        .expect("the third server");
+    c.settle();
+    assert!(c.server(f).unwrap().serving());
+    let moved = c.attach(f, session, 3 * TICK_MS as i32);
+    assert_eq!(
+        c.handshake(moved),
+        (true, false),
+        "re-attached via {}",
+        f + 1
+    );
 }

@@ -51,7 +51,7 @@ use election::Election;
 use jute::{Request, TxnRecord};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-pub use msg::{Msg, PeerState, Vote};
+pub use msg::{Msg, PeerState, SessionCheck, Vote};
 
 /// Proposals kept in memory for DIFF/TRUNC sync (ZooKeeper keeps 500 and
 /// reads older ones from its log files; we SNAP instead).

@@ -63,6 +63,19 @@ impl Vote {
     }
 }
 
+/// A leader's answer to "is this session still alive?" (a re-attach).
+/// Only `Expired` may make a client give its session up, so a leader says
+/// it only when it is sure; otherwise `Unsure`, and the client retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// Gone for good: closed by a committed closeSession, or never known to
+    /// a leader that still has a quorum.
+    Expired = 0,
+    Valid = 1,
+    /// Its close is in flight, or the leader cannot vouch for its view.
+    Unsure = 2,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     /// Election: the sender's state, current vote and election epoch
@@ -137,13 +150,14 @@ pub enum Msg {
         timeout_ms: i32,
     },
     /// A client re-attached to a learner: is the session still valid?
+    /// Answered by [`Msg::Revalidated`].
     Revalidate {
         session: i64,
         timeout_ms: i32,
     },
     Revalidated {
         session: i64,
-        valid: bool,
+        answer: SessionCheck,
     },
     /// A client `sync` on a learner; answered once the leader has committed
     /// everything it had proposed when it got the request.
@@ -300,10 +314,10 @@ impl Msg {
                 write_i64(&mut o, *session);
                 write_i32(&mut o, *timeout_ms);
             }
-            Msg::Revalidated { session, valid } => {
+            Msg::Revalidated { session, answer } => {
                 o.push(18);
                 write_i64(&mut o, *session);
-                write_bool(&mut o, *valid);
+                o.push(*answer as u8);
             }
             Msg::SyncReq { id } => {
                 o.push(19);
@@ -408,10 +422,16 @@ impl Msg {
                 session: r.read_i64()?,
                 timeout_ms: r.read_i32()?,
             },
-            18 => Msg::Revalidated {
-                session: r.read_i64()?,
-                valid: r.read_bool()?,
-            },
+            18 => {
+                let session = r.read_i64()?;
+                let answer = match r.take(1)?[0] {
+                    0 => SessionCheck::Expired,
+                    1 => SessionCheck::Valid,
+                    2 => SessionCheck::Unsure,
+                    _ => return Ok(None),
+                };
+                Msg::Revalidated { session, answer }
+            }
             19 => Msg::SyncReq { id: r_u64(r)? },
             20 => Msg::SyncDone {
                 id: r_u64(r)?,
@@ -504,7 +524,11 @@ mod tests {
             },
             Msg::Revalidated {
                 session: 8,
-                valid: false,
+                answer: SessionCheck::Expired,
+            },
+            Msg::Revalidated {
+                session: 8,
+                answer: SessionCheck::Unsure,
             },
             Msg::SyncReq { id: 9 },
             Msg::SyncDone { id: 9, zxid: 10 },

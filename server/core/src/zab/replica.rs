@@ -542,15 +542,19 @@ impl Server {
                 session,
                 timeout_ms,
             } => {
-                let valid = self.z().is_established_leader() && self.sessions.is_live(session);
-                if valid {
+                let answer = if self.z().is_established_leader() {
+                    self.session_check(session)
+                } else {
+                    SessionCheck::Unsure
+                };
+                if answer == SessionCheck::Valid {
                     self.leader_mut()
                         .expect("leading")
                         .owners
                         .insert(session, from);
                     self.sessions.set_timeout(session, timeout_ms, now);
                 }
-                self.peer_send(from, &Msg::Revalidated { session, valid });
+                self.peer_send(from, &Msg::Revalidated { session, answer });
             }
             Msg::SyncReq { id } if self.z().is_established_leader() => {
                 let target = self.next_zxid - 1;
@@ -979,7 +983,7 @@ impl Server {
                     std::mem::take(&mut self.zm().touched).into_iter().collect();
                 self.peer_send(leader, &Msg::PingReply { sessions });
             }
-            Msg::Revalidated { session, valid } => self.on_revalidated(session, valid),
+            Msg::Revalidated { session, answer } => self.on_revalidated(session, answer),
             Msg::SyncDone { id, zxid } => {
                 if let Some(s) = self.zm().syncs.get_mut(&id) {
                     s.target = Some(zxid);
@@ -1168,33 +1172,52 @@ impl Server {
         }
     }
 
-    fn on_revalidated(&mut self, session: i64, valid: bool) {
+    fn on_revalidated(&mut self, session: i64, answer: SessionCheck) {
         let waiting = self.zm().revalidating.remove(&session).unwrap_or_default();
+        // Valid at the leader but not yet applied here (this learner lags
+        // behind its creation): no answer yet, the client comes back.
+        let answer = match answer {
+            SessionCheck::Valid if self.sessions.get(session).is_none() => SessionCheck::Unsure,
+            a => a,
+        };
         for r in waiting {
             if !self.conns.contains_key(&r.conn) {
                 continue;
             }
-            if valid && self.sessions.get(session).is_some() {
-                if let Some(old) = self.session_conn.get(&session).copied() {
-                    if old != r.conn {
-                        self.close(old);
+            match answer {
+                SessionCheck::Valid => {
+                    if let Some(old) = self.session_conn.get(&session).copied() {
+                        if old != r.conn {
+                            self.close(old);
+                        }
                     }
+                    self.sessions
+                        .set_timeout(session, r.timeout_ms, self.now_ms);
+                    self.establish(r.conn, session, r.timeout_ms, r.read_only);
                 }
-                self.sessions
-                    .set_timeout(session, r.timeout_ms, self.now_ms);
-                self.establish(r.conn, session, r.timeout_ms, r.read_only);
-            } else {
-                let resp = jute::ConnectResponse {
-                    protocol_version: 0,
-                    timeout_ms: 0,
-                    session_id: 0,
-                    passwd: vec![0; 16],
-                    read_only: r.read_only,
-                };
-                self.send(r.conn, crate::server::rec_bytes(&resp));
-                self.close(r.conn);
+                SessionCheck::Expired => self.refuse_session(r.conn, r.read_only),
+                SessionCheck::Unsure => self.close(r.conn),
             }
         }
+    }
+
+    /// Whether this server leads an established epoch and has heard from
+    /// a quorum (itself included) within syncLimit ticks, by its own clock
+    /// now. A leader that was paused or cut off may hold a stale view
+    /// until its next tick makes it step down; it must not tell a client
+    /// that its session is gone on the strength of that view.
+    pub(crate) fn leader_vouches(&self) -> bool {
+        let Some(l) = self.leader() else { return false };
+        if l.phase != LeaderPhase::Established {
+            return false;
+        }
+        let limit = self.z().cfg.sync_limit as i64 * self.tick_ms();
+        let heard = l
+            .learners
+            .values()
+            .filter(|x| x.counts() && self.now_ms - x.last_heard_ms <= limit)
+            .count();
+        self.quorum(1 + heard)
     }
 
     /// The origin of a transaction a learner forwarded for its client.
