@@ -159,6 +159,15 @@ impl Mesh {
         let (alive_tx, alive_rx) = broadcast::channel(1);
         let peers: BTreeMap<u64, SocketAddr> =
             peers.into_iter().filter(|(id, _)| *id != my_id).collect();
+        let mut queues = BTreeMap::new();
+        let mut redial = BTreeMap::new();
+        for (id, addr) in &peers {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (wake_tx, wake_rx) = mpsc::unbounded_channel();
+            tokio::spawn(dialer(my_id, *id, *addr, rx, wake_rx));
+            queues.insert(*id, tx);
+            redial.insert(*id, wake_tx);
+        }
         let inbound = Arc::new(Inbound {
             my_id,
             known: peers.keys().copied().collect(),
@@ -166,14 +175,9 @@ impl Mesh {
             inbox,
             current: Mutex::new(Current::default()),
             pending: AtomicUsize::new(0),
+            redial,
         });
         tokio::spawn(accept_loop(listener, inbound, alive_rx));
-        let mut queues = BTreeMap::new();
-        for (id, addr) in peers {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(dialer(my_id, id, addr, rx));
-            queues.insert(id, tx);
-        }
         Ok(Mesh {
             inner: Arc::new(Inner {
                 my_id,
@@ -239,6 +243,11 @@ impl Outbox {
         self.frames.is_empty()
     }
 
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes = 0;
+    }
+
     /// Move frames, encoded, onto `buf` until it holds about
     /// [`BATCH_BYTES`] (always at least one frame).
     fn take_batch(&mut self, buf: &mut Vec<u8>) {
@@ -277,8 +286,18 @@ enum Stop {
 }
 
 /// Dial `to` at `addr` and write its frames, reconnecting forever, until the
-/// queue closes.
-async fn dialer(my_id: u64, to: u64, addr: SocketAddr, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+/// queue closes. When a connection breaks, the frames still queued for it
+/// are dropped with it: they were meant for a session the peer may no
+/// longer have (a restarted follower would take an old proposal for a gap
+/// and resynchronize again). A signal on `dialed_us` (the peer connected
+/// to us: it restarted, or its link came back) ends a backoff at once.
+async fn dialer(
+    my_id: u64,
+    to: u64,
+    addr: SocketAddr,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut dialed_us: mpsc::UnboundedReceiver<()>,
+) {
     let mut outbox = Outbox::default();
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -300,17 +319,42 @@ async fn dialer(my_id: u64, to: u64, addr: SocketAddr, mut rx: mpsc::UnboundedRe
             let since = tokio::time::Instant::now();
             match send_over(stream, my_id, to, &mut rx, &mut outbox).await {
                 Stop::MeshDropped => return,
-                Stop::Broken(e) => tracing::debug!(to, %addr, "peer connection closed: {e}"),
+                Stop::Broken(e) => {
+                    tracing::debug!(to, %addr, "peer connection closed: {e}");
+                    outbox.clear();
+                }
             }
             if since.elapsed() >= BACKOFF_MAX {
                 backoff = BACKOFF_MIN;
             }
         }
-        let pause = tokio::time::sleep(backoff);
-        if drive(pause, &mut rx, &mut outbox, None).await.is_err() {
-            return;
+        // The peer may have dialed us while this connection was dying.
+        let mut woken = false;
+        while dialed_us.try_recv().is_ok() {
+            woken = true;
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        if !woken {
+            let pause = tokio::time::sleep(backoff);
+            let wake = async {
+                let _ = dialed_us.recv().await;
+            };
+            let either = async {
+                tokio::select! {
+                    biased;
+                    _ = pause => false,
+                    _ = wake => true,
+                }
+            };
+            match drive(either, &mut rx, &mut outbox, None).await {
+                Err(_) => return,
+                Ok(w) => woken = w,
+            }
+        }
+        if woken {
+            backoff = BACKOFF_MIN;
+        } else {
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
     }
 }
 
@@ -423,6 +467,8 @@ struct Inbound {
     max_frame: usize,
     inbox: mpsc::UnboundedSender<PeerEvent>,
     current: Mutex<Current>,
+    /// Per peer: tells its dialer that the peer just connected to us.
+    redial: BTreeMap<u64, mpsc::UnboundedSender<()>>,
     /// Accepted sockets still waiting for their handshake.
     pending: AtomicUsize,
 }
@@ -486,6 +532,9 @@ async fn serve_peer(
     };
     let (gen, mut replaced) = ctx.register(from);
     tracing::debug!(from, %addr, "peer connected");
+    if let Some(w) = ctx.redial.get(&from) {
+        let _ = w.send(());
+    }
     let mut len_bytes = [0u8; 4];
     loop {
         let read = tokio::select! {

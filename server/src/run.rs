@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::fourlw;
 use crate::net::{ConnHandle, Out};
 use anyhow::Context;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -165,14 +165,25 @@ const PEER_FRAME_MAX: usize = 256 << 20;
 
 /// Simulation-only fault switches from `cfg.extra` (set by the simulator,
 /// never by a zoo.cfg in a real deployment: the real build has no such
-/// field). `sim.bug.dropWatchEvent = N` drops the N-th watch notification.
+/// field). `sim.bug.dropWatchEvent = N` drops the N-th watch notification;
+/// `sim.bugs = ZK-335,ZK-4643` switches reintroduced ZooKeeper bugs on (the
+/// simulator has checked the names; an unknown one is ignored with an error
+/// in the log).
 #[cfg(madsim)]
 fn sim_bugs(cfg: &Config) -> zkcore::bugs::Bugs {
+    let on = match cfg.extra.get("sim.bugs") {
+        None => Vec::new(),
+        Some(v) => zkcore::bugs::parse_list(v).unwrap_or_else(|e| {
+            tracing::error!("sim.bugs: {e}");
+            Vec::new()
+        }),
+    };
     zkcore::bugs::Bugs {
         drop_watch_event: cfg
             .extra
             .get("sim.bug.dropWatchEvent")
             .and_then(|v| v.trim().parse().ok()),
+        on,
     }
 }
 
@@ -196,6 +207,9 @@ pub struct NodeStatus {
     pub digest: u64,
     /// Whether client requests are being served.
     pub serving: bool,
+    /// The highest zxid this server acknowledged as durable (its ACKs; a
+    /// leader's own log): its disk must keep it through a power failure.
+    pub acked: i64,
 }
 
 /// Status of every server of a simulation, by server id.
@@ -204,8 +218,9 @@ pub type StatusBoard = Arc<std::sync::Mutex<BTreeMap<u64, NodeStatus>>>;
 /// ZAB's invariants, checked across all servers of a simulation after every
 /// input any of them handles (each server reports its [`NodeStatus`]):
 /// - at most one leader is established per epoch;
-/// - two serving servers that applied up to the same zxid hold the same
-///   tree (committed prefixes agree);
+/// - two servers that applied up to the same zxid hold the same tree
+///   (serving or not: a learner applies commits before UPTODATE, a
+///   restarted server replays its log; prefixes agree);
 /// - a newly established leader has applied at least every transaction
 ///   any serving server applied before (what a serving server applies is
 ///   committed, and everything acknowledged was applied first), so no
@@ -214,10 +229,16 @@ pub type StatusBoard = Arc<std::sync::Mutex<BTreeMap<u64, NodeStatus>>>;
 pub struct ZabMonitor {
     /// epoch → the server established as its leader.
     leaders: BTreeMap<u64, u64>,
-    /// zxid → (digest, server) first seen on a serving server.
+    /// zxid → (digest, server) first seen.
     digests: BTreeMap<i64, (u64, u64)>,
     /// The newest zxid a serving server applied (committed).
     pub max_committed_zxid: i64,
+    /// Pairs of servers already reported as diverged, and epochs already
+    /// reported with two leaders (one violation each, not one per input).
+    diverged: BTreeSet<(u64, u64)>,
+    dual_epochs: BTreeSet<u64>,
+    /// Each server's last reported acknowledgement (kept after it stops).
+    acked: BTreeMap<u64, i64>,
     /// Status reports checked.
     pub observed: u64,
     pub violations: Vec<String>,
@@ -229,9 +250,10 @@ impl ZabMonitor {
     /// Server `id` reports `st`; `was` is its previous report.
     pub fn observe(&mut self, id: u64, was: Option<&NodeStatus>, st: &NodeStatus) {
         self.observed += 1;
+        self.acked.insert(id, st.acked);
         if st.role == "leader" && st.serving {
             let prev = *self.leaders.entry(st.epoch).or_insert(id);
-            if prev != id {
+            if prev != id && self.dual_epochs.insert(st.epoch) {
                 self.violations.push(format!(
                     "two leaders established in epoch {}: server {prev} and server {id}",
                     st.epoch
@@ -248,13 +270,36 @@ impl ZabMonitor {
         }
         if st.serving && st.role != "standalone" {
             self.max_committed_zxid = self.max_committed_zxid.max(st.last_zxid);
-            let (d, by) = *self.digests.entry(st.last_zxid).or_insert((st.digest, id));
-            if d != st.digest {
-                self.violations.push(format!(
-                    "servers {by} and {id} both applied up to zxid {:#x} with different trees ({d:#x} vs {:#x})",
-                    st.last_zxid, st.digest
-                ));
-            }
+        }
+        if st.role != "standalone" && st.last_zxid > 0 {
+            self.applied(id, st.last_zxid, st.digest);
+        }
+    }
+
+    /// The last zxid server `id` reported acknowledged as durable (0 if
+    /// none); survives the server stopping.
+    pub fn last_acked(&self, id: u64) -> i64 {
+        self.acked.get(&id).copied().unwrap_or(0)
+    }
+
+    /// A violation found outside the status reports (the simulator's disk
+    /// checks).
+    pub fn violation(&mut self, v: String) {
+        self.violations.push(v);
+    }
+
+    /// Server `id`'s tree had `digest` right after it applied `zxid`.
+    /// Every replica, serving or not (a learner applies the leader's
+    /// commits before UPTODATE; a restarted server replays its log): a zxid
+    /// names one transaction and each applies in zxid order, so equal zxids
+    /// mean equal trees. Checked per transaction: a divergence that a later
+    /// transaction of the same input hides (an overwritten key) still shows.
+    pub fn applied(&mut self, id: u64, zxid: i64, digest: u64) {
+        let (d, by) = *self.digests.entry(zxid).or_insert((digest, id));
+        if d != digest && self.diverged.insert((by.min(id), by.max(id))) {
+            self.violations.push(format!(
+                "servers {by} and {id} both applied up to zxid {zxid:#x} with different trees ({d:#x} vs {digest:#x})"
+            ));
         }
     }
 }
@@ -304,6 +349,9 @@ pub async fn run_observed(
     let sc = server_config(&cfg);
     let ensemble = sc.ensemble.clone();
     let mut server = Server::new_at(sc, 0, clock.now_ms(), rec.tree, rec.sessions);
+    if monitor.is_some() {
+        server.record_applied();
+    }
     if let Some(ens) = ensemble {
         server.enter_ensemble(
             ens,
@@ -340,8 +388,14 @@ pub async fn run_observed(
         dirs.clone(),
         cfg.autopurge_snap_retain_count as usize,
         disk_rx,
-        ev_tx,
+        ev_tx.clone(),
+        #[cfg(madsim)]
+        SimDisk::from_config(&cfg),
     ));
+    #[cfg(madsim)]
+    let epoch_now = sim_bugs(&cfg)
+        .has(zkcore::bugs::Bug::Zk4643)
+        .then(|| (disk.clone(), dirs.clone(), ev_tx.clone()));
     let first = server.take_effects();
     let mut lp = Loop {
         mesh,
@@ -354,6 +408,9 @@ pub async fn run_observed(
         started,
         board,
         monitor,
+        stop: None,
+        #[cfg(madsim)]
+        epoch_now,
         #[cfg(madsim)]
         steps: 0,
     };
@@ -412,6 +469,35 @@ async fn ticker(events: mpsc::UnboundedSender<Event>, every_ms: u64, clock: Arc<
     }
 }
 
+/// How the simulated disk behaves (simulation only): how long each batch's
+/// write and fsync take.
+#[cfg(madsim)]
+#[derive(Debug, Clone, Copy, Default)]
+struct SimDisk {
+    /// Each batch takes a time drawn from `[lo, hi]` ms before it reaches
+    /// the disk (`sim.fsyncMs = lo,hi`); commands queued meanwhile join
+    /// the next batch (group commit). `None`: instantaneous.
+    latency_ms: Option<(u64, u64)>,
+    /// ZK-2247: a failed write is logged and the batch dropped; the server
+    /// carries on.
+    swallow_errors: bool,
+}
+
+#[cfg(madsim)]
+impl SimDisk {
+    fn from_config(cfg: &Config) -> SimDisk {
+        let latency_ms = cfg.extra.get("sim.fsyncMs").and_then(|v| {
+            let (a, b) = v.split_once(',')?;
+            let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+            (a <= b).then_some((a, b))
+        });
+        SimDisk {
+            latency_ms,
+            swallow_errors: sim_bugs(cfg).has(zkcore::bugs::Bug::Zk2247),
+        }
+    }
+}
+
 /// Group commit: take everything queued, append it, fsync once, report.
 async fn disk_task(
     mut log: TxnLog,
@@ -420,9 +506,17 @@ async fn disk_task(
     retain: usize,
     mut rx: mpsc::UnboundedReceiver<DiskCmd>,
     events: mpsc::UnboundedSender<Event>,
+    #[cfg(madsim)] sim: SimDisk,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        #[cfg(madsim)]
+        if let Some((lo, hi)) = sim.latency_ms {
+            // madsim's generator: deterministic for the seed.
+            use madsim::rand::Rng;
+            let ms = madsim::rand::thread_rng().gen_range(lo..=hi);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
@@ -443,6 +537,12 @@ async fn disk_task(
                 }
             }
             Err(e) => {
+                // ZK-2247: the error is not handled; the batch is gone.
+                #[cfg(madsim)]
+                if sim.swallow_errors {
+                    tracing::error!("transaction log write failed: {e:#}");
+                    continue;
+                }
                 let _ = events.send(Event::Fatal(format!("{e:#}")));
                 return;
             }
@@ -547,6 +647,12 @@ struct Loop {
     started: tokio::time::Instant,
     board: Option<StatusBoard>,
     monitor: Option<Monitor>,
+    /// Set by [`Effect::Stop`]: the loop ends with this error.
+    stop: Option<String>,
+    /// ZK-4643 (simulation only): epoch files written at once by the event
+    /// loop, bypassing the disk queue, and reported written.
+    #[cfg(madsim)]
+    epoch_now: Option<(Arc<dyn Disk>, Dirs, mpsc::UnboundedSender<Event>)>,
     /// Inputs handled (for the simulator's periodic `validate`).
     #[cfg(madsim)]
     steps: u64,
@@ -590,6 +696,9 @@ impl Loop {
                 }
                 Event::Fatal(msg) => anyhow::bail!("storage failure, stopping: {msg}"),
             }
+            if let Some(reason) = self.stop.take() {
+                anyhow::bail!("internal error, stopping: {reason}");
+            }
         }
         Ok(())
     }
@@ -614,7 +723,8 @@ impl Loop {
         self.publish();
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        let applied = self.server.take_applied();
         let Some(board) = &self.board else { return };
         let tree = self.server.tree();
         let id = self.cfg.server_id.unwrap_or(1);
@@ -626,11 +736,16 @@ impl Loop {
             last_zxid: tree.last_zxid(),
             digest,
             serving: self.server.serving(),
+            acked: self.server.acked_zxid(),
         };
         if let Some(m) = &self.monitor {
-            m.lock()
-                .expect("zab monitor")
-                .observe(id, b.get(&id), &status);
+            let mut m = m.lock().expect("zab monitor");
+            if status.role != "standalone" {
+                for (zxid, digest) in applied {
+                    m.applied(id, zxid, digest);
+                }
+            }
+            m.observe(id, b.get(&id), &status);
         }
         b.insert(id, status);
     }
@@ -656,7 +771,7 @@ impl Loop {
                 let _ = self.disk_tx.send(DiskCmd::Append(records));
             }
             Effect::Snapshot { zxid } => {
-                let data = snapshot_of(&self.server, zxid);
+                let data = self.server.disk_snapshot_data(zxid);
                 let _ = self.disk_tx.send(DiskCmd::Snapshot(data));
             }
             Effect::PeerSend { to, bytes } => {
@@ -665,6 +780,21 @@ impl Loop {
                 }
             }
             Effect::WriteEpoch { file, epoch } => {
+                // ZK-4643: the epoch file is written by another thread than
+                // the log's, ahead of the appends queued before it.
+                #[cfg(madsim)]
+                if let Some((disk, dirs, events)) = &self.epoch_now {
+                    let path = format!("{}/{}", dirs.snap, file.file_name());
+                    match storage::write_epoch(&**disk, &path, epoch) {
+                        Ok(()) => {
+                            let _ = events.send(Event::Input(Input::EpochWritten { file, epoch }));
+                        }
+                        Err(e) => {
+                            let _ = events.send(Event::Fatal(format!("{e:#}")));
+                        }
+                    }
+                    return;
+                }
                 let _ = self.disk_tx.send(DiskCmd::Epoch(file, epoch));
             }
             Effect::Truncate { zxid } => {
@@ -672,6 +802,9 @@ impl Loop {
             }
             Effect::InstallSnapshot(data) => {
                 let _ = self.disk_tx.send(DiskCmd::Install(data));
+            }
+            Effect::Stop { reason } => {
+                self.stop.get_or_insert(reason);
             }
         }
     }
@@ -794,10 +927,4 @@ impl Loop {
             ..Default::default()
         }
     }
-}
-
-/// A consistent snapshot of the tree and sessions (taken between two inputs,
-/// so no transaction is half applied).
-pub fn snapshot_of(server: &Server, zxid: i64) -> SnapshotData {
-    server.snapshot_data(zxid)
 }

@@ -25,6 +25,9 @@ struct Switch {
     /// Sabotage for testing the testbed: `sync` reports success without
     /// making anything durable (a disk with a lying write cache).
     lying: bool,
+    /// Every write and sync fails with an I/O error (a failing disk; the
+    /// power stays on and nothing already written is lost).
+    failing: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +70,11 @@ impl FaultDisk {
         s.tripped = false;
     }
 
+    /// Fail (true) or stop failing (false) every write and sync.
+    pub fn set_failing(&self, on: bool) {
+        self.lock().failing = on;
+    }
+
     /// Make `sync` a silent no-op from now on (sabotage: the checkers must
     /// then find acknowledged writes lost in a crash).
     pub fn lie_about_sync(&self) {
@@ -84,6 +92,15 @@ impl FaultDisk {
         }
         Ok(())
     }
+
+    /// Fail if the disk is failing (writes and syncs only).
+    fn gate_write(&self, durability_point: bool) -> io::Result<()> {
+        self.gate(durability_point)?;
+        if self.lock().failing {
+            return Err(io::Error::other("simulated disk I/O error"));
+        }
+        Ok(())
+    }
 }
 
 impl Disk for FaultDisk {
@@ -96,22 +113,22 @@ impl Disk for FaultDisk {
         self.disk.read(path)
     }
     fn append(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
-        self.gate(false)?;
+        self.gate_write(false)?;
         self.disk.append(path, bytes)
     }
     fn sync(&self, path: &str) -> io::Result<()> {
-        self.gate(true)?;
+        self.gate_write(true)?;
         if self.lock().lying {
             return Ok(());
         }
         self.disk.sync(path)
     }
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
-        self.gate(true)?;
+        self.gate_write(true)?;
         self.disk.write_atomic(path, bytes)
     }
     fn truncate(&self, path: &str, len: u64) -> io::Result<()> {
-        self.gate(false)?;
+        self.gate_write(false)?;
         self.disk.truncate(path, len)
     }
     fn remove(&self, path: &str) -> io::Result<()> {

@@ -64,6 +64,10 @@ pub struct Summary {
     /// election times), with the status board by [`add_failover`] and
     /// [`write_report`].
     pub failover: Vec<Failover>,
+    /// Coverage marks hit in this run (`zkcore::cover`), by name; only
+    /// marks hit at least once.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub coverage: BTreeMap<String, u64>,
 }
 
 /// The checks, plus `server_health`: the simulation must not panic, and the
@@ -94,15 +98,36 @@ fn server_health(events: &[Event], panic: Option<&str>) -> CheckResult {
         // recorded as started.
         power_off.push((hit, s.t_us.saturating_sub(600_000), end));
     }
+    // (servers hit, from, to) of each failing disk.
+    let mut disk_failed: Vec<(Vec<&str>, u64, u64)> = Vec::new();
+    for s in events
+        .iter()
+        .filter(|e| e.ty == Ty::FaultStart && e.fault.as_deref() == Some("disk_error"))
+    {
+        let end = events
+            .iter()
+            .find(|e| e.ty == Ty::FaultEnd && e.fault_id == s.fault_id)
+            .map_or(u64::MAX, |e| e.t_us);
+        let hit: Vec<&str> = s.target.as_deref().unwrap_or("").split(',').collect();
+        disk_failed.push((hit, s.t_us, end));
+    }
     for e in events.iter().filter(|e| e.ty == Ty::ServerExit) {
         let why = e.error.as_deref().unwrap_or("");
         let who = e.target.as_deref().unwrap_or("server");
         let powered_off = power_off
             .iter()
             .any(|(hit, a, b)| hit.contains(&who) && (*a..=*b).contains(&e.t_us));
+        let disk_error = disk_failed
+            .iter()
+            .any(|(hit, a, b)| hit.contains(&who) && (*a..=*b).contains(&e.t_us));
         if powered_off {
             r.notes.push(format!(
                 "{who} stopped at {:.0} ms when power failed: {why}",
+                e.t_ms()
+            ));
+        } else if disk_error {
+            r.notes.push(format!(
+                "{who} stopped at {:.0} ms on its failing disk: {why}",
                 e.t_ms()
             ));
         } else {
@@ -237,7 +262,18 @@ pub fn summarize(
         replay: replay_command(scenario_path, seed, extra_flags),
         replicas,
         failover: failover::measure(events, &[]),
+        coverage: BTreeMap::new(),
     }
+}
+
+/// The coverage marks a run hit (from `RunOutput::coverage`).
+#[cfg(madsim)]
+pub fn add_coverage(s: &mut Summary, hits: &[(zkcore::cover::Mark, u64)]) {
+    s.coverage = hits
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(m, n)| (m.name().to_string(), *n))
+        .collect();
 }
 
 /// Measure the fail-overs again with the status board samples (which time
@@ -309,6 +345,10 @@ pub fn render(s: &Summary) -> String {
     }
     for f in &s.failover {
         out.push_str(&format!("  {}\n", f.line()));
+    }
+    if !s.coverage.is_empty() {
+        let c: Vec<String> = s.coverage.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        out.push_str(&format!("  coverage marks: {}\n", c.join(", ")));
     }
     for c in &s.checks {
         let v = match c.verdict {

@@ -77,6 +77,9 @@ pub struct RunOutput {
     /// Status board samples (role, epoch, last zxid per server) for the
     /// report; not part of the history.
     pub board: Vec<crate::probe::BoardSample>,
+    /// Coverage marks the servers hit in this run (`zkcore::cover`; every
+    /// mark, 0 if not hit; empty if the run panicked).
+    pub coverage: Vec<(zkcore::cover::Mark, u64)>,
 }
 
 /// Deliberate bugs, to show that the checkers catch them.
@@ -140,7 +143,9 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             let limit = scn.duration_ms + scn.liveness.heal_within_ms + 300_000;
             rt.set_time_limit(Duration::from_millis(limit));
-            rt.block_on(drive(scn, seed, log2, opts, probes2))
+            // A fresh thread: its coverage counters start at zero.
+            let sim_ms = rt.block_on(drive(scn, seed, log2, opts, probes2));
+            (sim_ms, zkcore::cover::take())
         })
         .expect("spawn simulation thread")
         .join();
@@ -149,7 +154,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
     let samples = probes.samples();
     let board = probes.board();
     match res {
-        Ok(sim_ms) => RunOutput {
+        Ok((sim_ms, coverage)) => RunOutput {
             seed,
             events,
             panic: None,
@@ -157,6 +162,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
             wall,
             samples,
             board,
+            coverage,
         },
         Err(payload) => {
             let msg = payload
@@ -173,6 +179,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> RunOutput {
                 wall,
                 samples,
                 board,
+                coverage: Vec::new(),
             }
         }
     }
@@ -209,6 +216,10 @@ pub fn server_config(c: &crate::scenario::Cluster, id: u32) -> Config {
     cfg.min_session_timeout_ms = c.min_session_timeout_ms;
     cfg.max_session_timeout_ms = c.max_session_timeout_ms;
     cfg.snap_count = c.snap_count;
+    if let Some([lo, hi]) = c.fsync_ms {
+        cfg.extra
+            .insert("sim.fsyncMs".to_string(), format!("{lo},{hi}"));
+    }
     if c.servers > 1 {
         cfg.servers = (1..=c.servers)
             .map(|i| ServerSpec {
@@ -345,6 +356,9 @@ enum Undo {
     Stall(u32),
     /// A skewed server clock (by id), by this much.
     Skew(u32, i64),
+    /// A failing disk (server id): heal it, and restart the server if it
+    /// stopped on the error.
+    DiskOk(u32),
 }
 
 /// A fault in progress: what to undo at its end.
@@ -380,6 +394,9 @@ struct Cluster {
     clients: Vec<NodeId>,
     driver: NodeId,
     board: StatusBoard,
+    /// The servers' invariant monitor (also told what power failures left
+    /// on each disk).
+    monitor: zkserver::run::Monitor,
     /// At most this many servers down from crashes and power losses when
     /// a power loss starts (f of an ensemble; 1 with one server).
     max_power_loss: usize,
@@ -812,6 +829,13 @@ impl Cluster {
                     detail.push(format!("{}'s ticks stall", self.sname(*s)));
                 }
             }
+            FaultKind::DiskError => {
+                for s in &server_ids {
+                    self.srv(*s).node.disk.set_failing(true);
+                    undo.push(Undo::DiskOk(*s));
+                    detail.push(format!("{}'s disk fails every write", self.sname(*s)));
+                }
+            }
             FaultKind::ClockSkew => {
                 let skew = f.skew_ms.unwrap_or(0);
                 for s in &server_ids {
@@ -828,7 +852,8 @@ impl Cluster {
             FaultKind::Crash => {
                 for s in &server_ids {
                     let torn = self.kill(*s, &mut undo);
-                    detail.push(self.about(*s, torn));
+                    let kept = self.check_acked_survived(*s);
+                    detail.push(self.about(*s, format!("{torn}{kept}")));
                 }
             }
             FaultKind::PowerLoss => {
@@ -856,7 +881,8 @@ impl Cluster {
                         None => "no fsync within 500 ms: power cut while idle".into(),
                     };
                     let torn = self.kill(*s, &mut undo);
-                    detail.push(self.about(*s, format!("{how}; {torn}")));
+                    let kept = self.check_acked_survived(*s);
+                    detail.push(self.about(*s, format!("{how}; {torn}{kept}")));
                 }
             }
         }
@@ -911,6 +937,43 @@ impl Cluster {
 
     /// Drop or tear every file's unsynced tail of server `id`'s disk,
     /// chosen from the seed.
+    /// After a power failure: everything server `id` acknowledged as
+    /// durable must still be in its log (ZAB: a follower ACKs only what it
+    /// has persisted; a leader counts only its durable log). The monitor
+    /// remembers the server's last acknowledgement; the disk is read as
+    /// the restart will read it. A violation goes to the monitor (the `zab`
+    /// check).
+    fn check_acked_survived(&mut self, id: u32) -> String {
+        let acked = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_acked(id as u64);
+        if acked <= 0 {
+            return String::new();
+        }
+        let disk: &dyn zkcore::disk::Disk = self.servers[id as usize - 1].node.disk.mem();
+        let dirs = Dirs {
+            snap: "data/snap".into(),
+            log: "data/log".into(),
+        };
+        let on_disk = match zkserver::run::recover(disk, &dirs) {
+            Ok(r) => r.tree.last_zxid(),
+            Err(e) => {
+                return format!("; its disk does not recover: {e:#}");
+            }
+        };
+        if on_disk < acked {
+            self.monitor
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .violation(format!(
+                    "server {id} acknowledged zxid {acked:#x} as durable, but after its power failed its log ends at {on_disk:#x}"
+                ));
+        }
+        format!("; log ends at {on_disk:#x} (acknowledged {acked:#x})")
+    }
+
     fn crash_disk(&mut self, id: u32) -> String {
         let rng = &mut self.rng;
         let mut torn = Vec::new();
@@ -971,6 +1034,25 @@ impl Cluster {
                 Undo::Skew(s, ms) => {
                     self.srv(s).node.clock.add_skew(-ms);
                     detail.push(format!("{} wall clock back by {ms} ms", self.sname(s)));
+                }
+                Undo::DiskOk(s) => {
+                    self.srv(s).node.disk.set_failing(false);
+                    let running = self
+                        .board
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains_key(&(s as u64));
+                    if !running && !self.down.contains(&s) {
+                        // It stopped on the I/O error, as it must: the
+                        // operator replaces the disk and starts it again.
+                        self.handle.restart(self.srv(s).handle);
+                        detail.push(format!(
+                            "{} restarted after stopping on the error",
+                            self.sname(s)
+                        ));
+                    } else {
+                        detail.push(format!("{}'s disk works again", self.sname(s)));
+                    }
                 }
             }
         }
@@ -1084,6 +1166,11 @@ async fn drive(
         let n = drop_watch_event_n(seed);
         extra.push(("sim.bug.dropWatchEvent".to_string(), n.to_string()));
     }
+    let bugs = scn.bug_switches();
+    if !bugs.is_empty() {
+        let ids: Vec<&str> = bugs.iter().map(|b| b.id()).collect();
+        extra.push(("sim.bugs".to_string(), ids.join(",")));
+    }
     let n = scn.cluster.servers;
     let board = StatusBoard::default();
     let invariants = zkserver::run::Monitor::default();
@@ -1164,6 +1251,7 @@ async fn drive(
         clients: client_nodes.iter().map(NodeHandle::id).collect(),
         driver: driver.id(),
         board: board.clone(),
+        monitor: invariants.clone(),
         max_power_loss: scn.cluster.max_power_loss(),
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17),
         rec: rec.clone(),

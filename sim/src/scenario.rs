@@ -18,7 +18,7 @@
 //! - with liveness enabled, every workload runs at least `heal_within_ms`
 //!   past the end of the last fault, so "recovered in time" is observable.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
@@ -26,32 +26,67 @@ use std::path::Path;
 /// a zoo.cfg error, so it is the same type.
 pub use zkserver::config::ConfigError as ScenarioError;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Filled from the file name, not from the TOML.
     #[serde(skip)]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// Simulated length of the workload phase (faults and workloads live in it).
     pub duration_ms: u64,
     #[serde(default)]
     pub cluster: Cluster,
-    #[serde(default, rename = "workload")]
+    #[serde(default, rename = "workload", skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<Workload>,
-    #[serde(default, rename = "fault")]
+    #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
     /// Faults drawn from the seed, on top of the scripted ones.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<Swarm>,
     #[serde(default)]
     pub check: Checks,
     #[serde(default)]
     pub liveness: Liveness,
+    /// Reintroduced ZooKeeper bugs switched on in every server
+    /// (`zkcore::bugs::Bug`, simulated build only).
+    #[serde(default, skip_serializing_if = "BugSwitches::is_empty")]
+    pub bugs: BugSwitches,
+    /// A regression-corpus entry (`scenarios/regressions/`): the seed that
+    /// once failed and the checks that caught it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<Regression>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BugSwitches {
+    /// Bug ids: `ZK-335` or `ZOOKEEPER-335`.
+    #[serde(default)]
+    pub enable: Vec<String>,
+}
+
+impl BugSwitches {
+    pub fn is_empty(&self) -> bool {
+        self.enable.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regression {
+    /// The seed that failed with `[bugs]` on.
+    pub seed: u64,
+    /// Checks that failed on it (at least one must fail again).
+    pub caught_by: Vec<String>,
+    /// Where it came from (free text: the original scenario, how it was
+    /// found, how much it was shrunk).
+    #[serde(default)]
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
     /// 1 (standalone), 3 or 5 (a ZAB ensemble: `server<i>` at 10.0.0.i).
@@ -74,6 +109,11 @@ pub struct Cluster {
     /// before it is dropped. Ensembles only.
     #[serde(default = "d_sync_limit")]
     pub sync_limit: u32,
+    /// `[lo, hi]` ms: each disk batch (appends + fsync, epoch files,
+    /// snapshots) takes a time drawn from this range, and commands queued
+    /// meanwhile join the next batch. Absent: the disk is instantaneous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsync_ms: Option<[u64; 2]>,
 }
 
 impl Cluster {
@@ -116,11 +156,12 @@ impl Default for Cluster {
             snap_count: d_snap(),
             init_limit: d_init_limit(),
             sync_limit: d_sync_limit(),
+            fsync_ms: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkloadKind {
     /// get/set/cas/create/delete/exists on shared keys.
@@ -142,7 +183,7 @@ pub enum WorkloadKind {
 }
 
 /// `ops = 200` (per client) or `ops = "20/s"` (per client per second).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum OpsSpec {
     Count(u64),
@@ -157,7 +198,7 @@ pub enum Ops {
     PerSecond(f64),
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     pub name: String,
@@ -170,6 +211,7 @@ pub struct Workload {
     #[serde(default)]
     pub think_ms: u64,
     /// Defaults to the scenario's `duration_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     #[serde(default = "d_session_timeout")]
     pub session_timeout_ms: u32,
@@ -201,7 +243,7 @@ fn parse_rate(s: &str) -> Option<f64> {
     (n.is_finite() && n > 0.0).then_some(n)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// Clog the links between the target and the server (a client:
@@ -233,10 +275,14 @@ pub enum FaultKind {
     /// The server's wall clock jumps by `skew_ms` (ctime/mtime and the
     /// core's "now"), and back at the end.
     ClockSkew,
+    /// The server's disk fails every write and fsync with an I/O error
+    /// (the power stays on) until the end; a server that stopped on the
+    /// error is restarted then.
+    DiskError,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::Partition,
         FaultKind::Isolate,
         FaultKind::Bridge,
@@ -248,6 +294,7 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::ClockStall,
         FaultKind::ClockSkew,
+        FaultKind::DiskError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -263,13 +310,18 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::ClockStall => "clock_stall",
             FaultKind::ClockSkew => "clock_skew",
+            FaultKind::DiskError => "disk_error",
         }
     }
     /// Faults that hit the server (a random target means the server).
     pub fn server_only(self) -> bool {
         matches!(
             self,
-            FaultKind::Crash | FaultKind::PowerLoss | FaultKind::ClockStall | FaultKind::ClockSkew
+            FaultKind::Crash
+                | FaultKind::PowerLoss
+                | FaultKind::ClockStall
+                | FaultKind::ClockSkew
+                | FaultKind::DiskError
         )
     }
     /// Faults that kill the server process (they must not overlap).
@@ -335,7 +387,7 @@ impl fmt::Display for Target {
 }
 
 /// `target = "client:1"` or `target = ["client:1", "workload:reg"]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum TargetSpec {
     One(String),
@@ -352,7 +404,7 @@ impl TargetSpec {
 }
 
 /// Which way a partition cuts, seen from its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Nothing passes either way.
@@ -364,30 +416,30 @@ pub enum Direction {
     Out,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     pub at_ms: u64,
     pub duration_ms: u64,
     pub kind: FaultKind,
     /// Default: the server (none for network-wide kinds).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetSpec>,
     /// `bridge`: the side cut off from `target`; `clog`: the link's
     /// receiving end (default: the server).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<TargetSpec>,
     /// `partition` only; default both.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
     /// `latency` only: `[lo, hi]`, each packet's delay drawn uniformly.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<[u64; 2]>,
     /// `packet_loss` only: probability in (0, 1).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_rate: Option<f64>,
     /// `clock_skew` only: how far the server's wall clock jumps (+/-).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skew_ms: Option<i64>,
 }
 
@@ -417,7 +469,7 @@ impl Fault {
 /// Faults drawn from the seed (swarm testing): which kinds are on for a
 /// run, when, how long, and against what, all from the seed. After
 /// `end_ms` the run is quiet, for the liveness check.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Swarm {
     /// The candidate kinds.
@@ -627,7 +679,9 @@ impl Swarm {
                     f.skew_ms = Some(skew);
                     f.target = Some(TargetSpec::One(server(&mut rng)));
                 }
-                FaultKind::ClockStall => f.target = Some(TargetSpec::One(server(&mut rng))),
+                FaultKind::ClockStall | FaultKind::DiskError => {
+                    f.target = Some(TargetSpec::One(server(&mut rng)))
+                }
                 FaultKind::Crash | FaultKind::PowerLoss | FaultKind::Pause => {}
             }
             faults.push(f);
@@ -649,8 +703,11 @@ pub const CHECKS: [&str; 9] = [
 ];
 /// Checks that run only when `[check] enable` names them (not by default).
 pub const OPT_IN_CHECKS: [&str; 1] = [crate::check::wgl::NAME];
+/// Checks that always run, whatever `[check] enable` says (a
+/// `[regression] caught_by` may name them).
+pub const ALWAYS_CHECKS: [&str; 2] = ["well_formed", "server_health"];
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checks {
     #[serde(default = "all_checks")]
@@ -675,7 +732,7 @@ impl Checks {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Liveness {
     #[serde(default = "d_heal")]
@@ -727,6 +784,13 @@ impl Scenario {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
         Ok(s)
+    }
+
+    /// The scenario as TOML that [`Scenario::parse`] reads back to an equal
+    /// scenario (every key explicit, defaults included; the name is not
+    /// part of the text).
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|e| format!("cannot write {} as TOML: {e}", self.name))
     }
 
     /// Parse and validate scenario text; `file` names it in errors.
@@ -908,6 +972,14 @@ impl Scenario {
         if c.init_limit == 0 || c.init_limit > 10_000 {
             return cl("init_limit", "must be between 1 and 10000 ticks".into());
         }
+        if let Some([lo, hi]) = c.fsync_ms {
+            if lo > hi || hi > 10_000 {
+                return cl(
+                    "fsync_ms",
+                    format!("[{lo}, {hi}]: expected [lo, hi] with lo <= hi <= 10000"),
+                );
+            }
+        }
         if c.sync_limit == 0 || c.sync_limit > 10_000 {
             return cl("sync_limit", "must be between 1 and 10000 ticks".into());
         }
@@ -938,6 +1010,7 @@ impl Scenario {
                 ));
             }
         }
+        self.validate_bugs()?;
         if self.liveness.heal_within_ms == 0 {
             return Err((
                 Some(("liveness", 0)),
@@ -962,6 +1035,60 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    fn validate_bugs(&self) -> Result<(), Invalid> {
+        let e = |t: &'static str, k: &str, m: String| Err((Some((t, 0)), k.to_string(), m));
+        #[cfg(madsim)]
+        for id in &self.bugs.enable {
+            if zkcore::bugs::Bug::from_id(id).is_none() {
+                let known: Vec<&str> = zkcore::bugs::Bug::ALL.iter().map(|b| b.id()).collect();
+                return e(
+                    "bugs",
+                    "enable",
+                    format!("unknown bug switch {id:?}; known: {}", known.join(", ")),
+                );
+            }
+        }
+        #[cfg(not(madsim))]
+        if let Some(id) = self.bugs.enable.first() {
+            return e(
+                "bugs",
+                "enable",
+                format!("{id}: bug switches exist only in the simulated build"),
+            );
+        }
+        if let Some(r) = &self.regression {
+            if r.caught_by.is_empty() {
+                return e("regression", "caught_by", "name at least one check".into());
+            }
+            for c in &r.caught_by {
+                if ALWAYS_CHECKS.contains(&c.as_str()) {
+                    continue;
+                }
+                if !CHECKS.contains(&c.as_str()) && !OPT_IN_CHECKS.contains(&c.as_str()) {
+                    return e("regression", "caught_by", format!("unknown check {c:?}"));
+                }
+                if !self.check.enabled(c) {
+                    return e(
+                        "regression",
+                        "caught_by",
+                        format!("check {c:?} is not enabled"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bug switches that are on (validated at parse time).
+    #[cfg(madsim)]
+    pub fn bug_switches(&self) -> Vec<zkcore::bugs::Bug> {
+        self.bugs
+            .enable
+            .iter()
+            .filter_map(|id| zkcore::bugs::Bug::from_id(id))
+            .collect()
     }
 
     fn validate_workloads(&self) -> Result<(), Invalid> {

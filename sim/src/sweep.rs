@@ -115,6 +115,7 @@ pub fn run_one(job: &Job, seed: u64) -> SeedResult {
         &job.commit,
     );
     report::add_failover(&mut summary, &out.events, &out.board);
+    report::add_coverage(&mut summary, &out.coverage);
     let mut sim_ms = out.sim_ms;
     if job.check_determinism {
         let again = run_seed_with(scn, seed, job.opts);
@@ -150,32 +151,53 @@ pub fn run_one(job: &Job, seed: u64) -> SeedResult {
 /// (on the calling thread).
 pub fn run_many(job: &Job, seeds: &[u64], jobs: usize, mut each: impl FnMut(&SeedResult)) -> Tally {
     let start = Instant::now();
-    let next = AtomicUsize::new(0);
-    let mut results = Vec::with_capacity(seeds.len());
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        for _ in 0..jobs.clamp(1, seeds.len().max(1)) {
-            let tx = tx.clone();
-            let next = &next;
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { break };
-                if tx.send(run_one(job, seed)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        for r in rx {
-            each(&r);
-            results.push(r);
-        }
-    });
+    let mut results = par_map(seeds, jobs, |&seed| run_one(job, seed), |_, r| each(r));
     results.sort_by_key(|r| r.seed);
     Tally {
         results,
         wall: start.elapsed(),
     }
+}
+
+/// Run each (job, seed) of `tasks`, `jobs` at a time; the results in the
+/// order of `tasks`, whatever `jobs` is (hunts, shrinks and regression
+/// runs mix scenarios in one batch).
+pub fn run_tasks(tasks: &[(&Job, u64)], jobs: usize) -> Vec<SeedResult> {
+    par_map(tasks, jobs, |&(job, seed)| run_one(job, seed), |_, _| {})
+}
+
+/// `f` over `items` on `jobs` plain worker threads pulling indices from a
+/// shared counter; `each` sees (index, result) on the calling thread as
+/// results come in. Returns the results in the order of `items`.
+fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+    mut each: impl FnMut(usize, &R),
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = Vec::with_capacity(items.len());
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            let tx = tx.clone();
+            let (next, f) = (&next, &f);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                if tx.send((i, f(item))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, r) in rx {
+            each(i, &r);
+            results.push((i, r));
+        }
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The outcome of a sweep.

@@ -12,6 +12,7 @@
 pub mod acl;
 #[cfg(madsim)]
 pub mod bugs;
+pub mod cover;
 pub mod disk;
 pub mod path;
 pub mod prep;

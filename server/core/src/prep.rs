@@ -346,6 +346,7 @@ pub fn multi(ov: &mut Overlay, ctx: &Ctx, ops: &[jute::MultiOp]) -> Txn {
         match multi_op(&mut staged, ctx, o) {
             Ok(t) => txns.push(t),
             Err(code) => {
+                crate::cover::hit(crate::cover::Mark::MultiRollback);
                 let results = (0..ops.len())
                     .map(|j| Txn::Error {
                         err: match j.cmp(&i) {

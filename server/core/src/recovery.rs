@@ -73,6 +73,9 @@ pub fn recover(disk: &dyn Disk, snap_dir: &str, log_dir: &str) -> Result<Recover
     };
     let replay = storage::read_log(disk, log_dir, snapshot_zxid.unwrap_or(0))?;
     let replayed = replay.records.len();
+    if replay.torn.is_some() {
+        crate::cover::hit(crate::cover::Mark::TornLogTail);
+    }
     for r in &replay.records {
         tree.apply(&r.header, &r.txn);
         match r.txn {

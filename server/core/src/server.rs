@@ -130,7 +130,15 @@ pub enum Effect {
     /// log and write the snapshot durably, in order with the other disk
     /// effects; later transactions append after it.
     InstallSnapshot(Box<crate::storage::SnapshotData>),
+    /// The server hit a state it cannot continue from: stop it (the shell
+    /// exits with `reason`).
+    Stop { reason: String },
 }
+
+/// ZK-3145: how many transactions a fuzzy snapshot's serializer runs
+/// behind (simulation only).
+#[cfg(madsim)]
+const FUZZY_WINDOW: u64 = 3;
 
 /// What to reply once a transaction is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,6 +290,13 @@ pub struct Server {
     /// four-letter words print. A skewed wall clock must not expire sessions.
     pub(crate) wall_ms: i64,
     pub(crate) since_snapshot: u64,
+    /// (zxid, tree digest) after each applied transaction, kept only when
+    /// [`Server::record_applied`] asked for it (the simulator's monitor).
+    applied_log: Option<Vec<(i64, u64)>>,
+    /// ZK-3145 (simulation only): the parents as the fuzzy serializer saw
+    /// them a few transactions before the snapshot point, and that zxid.
+    #[cfg(madsim)]
+    fuzzy_early: Option<(i64, Vec<crate::storage::NodeRecord>)>,
     pub(crate) last_reap_ms: i64,
     pub stats: ServerStats,
     /// Quorum-mode state (`None`: standalone).
@@ -343,6 +358,9 @@ impl Server {
             now_ms,
             wall_ms,
             since_snapshot: 0,
+            applied_log: None,
+            #[cfg(madsim)]
+            fuzzy_early: None,
             last_reap_ms: now_ms,
             stats: ServerStats::default(),
             zab: None,
@@ -592,10 +610,12 @@ impl Server {
         if self.sessions.is_live(session) {
             SessionCheck::Valid
         } else if self.sessions.get(session).is_some() {
+            crate::cover::hit(crate::cover::Mark::ReattachUnsure);
             SessionCheck::Unsure
         } else if self.zab.is_none() || self.leader_vouches() {
             SessionCheck::Expired
         } else {
+            crate::cover::hit(crate::cover::Mark::ReattachUnsure);
             SessionCheck::Unsure
         }
     }
@@ -637,6 +657,27 @@ impl Server {
         {
             self.on_request(conn, &f);
         }
+    }
+
+    /// Keep (zxid, digest) after every applied transaction for
+    /// [`Server::take_applied`] (a monitor comparing replicas at every
+    /// zxid, not only where an input ended).
+    pub fn record_applied(&mut self) {
+        self.applied_log.get_or_insert_with(Vec::new);
+    }
+
+    /// The (zxid, digest) pairs applied since the last call.
+    pub fn take_applied(&mut self) -> Vec<(i64, u64)> {
+        self.applied_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Whether a reintroduced bug is switched on (simulation only).
+    #[cfg(madsim)]
+    pub(crate) fn bug(&self, b: crate::bugs::Bug) -> bool {
+        self.cfg.bugs.has(b)
     }
 
     /// Assign the next zxid to a transaction and hand it to the shell.
@@ -922,6 +963,9 @@ impl Server {
         let origin = origin.or_else(|| self.forwarded_origin(&record.header));
         let hdr = &record.header;
         let (triggers, sub_stats) = self.apply_txn(hdr, &record.txn);
+        if let Some(log) = &mut self.applied_log {
+            log.push((hdr.zxid, self.tree.digest()));
+        }
         self.overlay.applied(hdr.zxid);
         self.stats.txns_applied += 1;
         self.notify(triggers);
@@ -930,6 +974,9 @@ impl Server {
                 self.sessions.add(hdr.session_id, *timeout_ms, self.now_ms)
             }
             Txn::CloseSession => {
+                if self.is_follower() && !self.serving() {
+                    crate::cover::hit(crate::cover::Mark::SessionClosedDuringSync);
+                }
                 self.sessions.remove(hdr.session_id);
                 let is_origin = origin.as_ref().is_some_and(|o| {
                     self.conns.get(&o.conn).and_then(|c| c.session) == Some(hdr.session_id)
@@ -949,6 +996,20 @@ impl Server {
             self.zab_applied();
         }
         self.since_snapshot += 1;
+        // ZK-3145: the fuzzy serializer starts FUZZY_WINDOW transactions
+        // before the snapshot point and reaches the parents first.
+        #[cfg(madsim)]
+        if self.bug(crate::bugs::Bug::Zk3145)
+            && self.since_snapshot + FUZZY_WINDOW == self.cfg.snap_count.max(2)
+        {
+            let early = self.tree.last_zxid();
+            let parents = self
+                .node_records()
+                .filter(|(n, _)| !n.children.is_empty())
+                .map(|(_, r)| r)
+                .collect();
+            self.fuzzy_early = Some((early, parents));
+        }
         if self.since_snapshot >= self.cfg.snap_count.max(2) {
             self.since_snapshot = 0;
             self.out.push(Effect::Snapshot {
@@ -961,6 +1022,16 @@ impl Server {
     /// returns each sub-op's node stat as of right after that sub-op, which
     /// is what ZooKeeper's per-op results carry (DataTree.processTxn).
     fn apply_txn(&mut self, hdr: &TxnHeader, txn: &Txn) -> (Vec<Trigger>, Vec<Stat>) {
+        // ZK-2355: a closeSession applied during a learner's sync leaves
+        // the session's ephemerals.
+        #[cfg(madsim)]
+        if matches!(txn, Txn::CloseSession)
+            && self.bug(crate::bugs::Bug::Zk2355)
+            && self.is_follower()
+            && !self.serving()
+        {
+            return (Vec::new(), Vec::new());
+        }
         match txn {
             Txn::Multi(txns) if !txns.is_empty() && !prep::multi_failed(txns) => {
                 let mut triggers = Vec::new();
@@ -1386,10 +1457,39 @@ impl Server {
         crate::storage::SnapshotData {
             last_zxid: zxid,
             sessions: self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect(),
-            nodes: self
-                .tree
-                .nodes()
-                .map(|(p, n)| crate::storage::NodeRecord {
+            nodes: self.node_records().map(|(_, r)| r).collect(),
+        }
+    }
+
+    /// The snapshot to write to this server's own disk at `zxid` (the
+    /// shell's `Effect::Snapshot`); the same as [`Server::snapshot_data`]
+    /// unless a simulated bug makes it fuzzy.
+    pub fn disk_snapshot_data(&mut self, zxid: i64) -> crate::storage::SnapshotData {
+        #[allow(unused_mut)]
+        let mut data = self.snapshot_data(zxid);
+        // ZK-3145: stamped with the zxid from when serialization began,
+        // parents as they were then.
+        #[cfg(madsim)]
+        if let Some((early, parents)) = self.fuzzy_early.take() {
+            let old: BTreeMap<String, crate::storage::NodeRecord> =
+                parents.into_iter().map(|r| (r.path.clone(), r)).collect();
+            for r in data.nodes.iter_mut() {
+                if let Some(o) = old.get(&r.path) {
+                    *r = o.clone();
+                }
+            }
+            data.last_zxid = early;
+        }
+        data
+    }
+
+    fn node_records(
+        &self,
+    ) -> impl Iterator<Item = (&crate::tree::Node, crate::storage::NodeRecord)> {
+        self.tree.nodes().map(|(p, n)| {
+            (
+                n,
+                crate::storage::NodeRecord {
                     path: p.clone(),
                     data: n.data.clone(),
                     acl: n.acl.clone(),
@@ -1402,9 +1502,9 @@ impl Server {
                     aversion: n.aversion,
                     ephemeral_owner: n.ephemeral_owner,
                     pzxid: n.pzxid,
-                })
-                .collect(),
-        }
+                },
+            )
+        })
     }
 
     /// Run every invariant check (tests and the simulator call this after

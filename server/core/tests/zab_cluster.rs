@@ -74,6 +74,10 @@ pub struct Cluster {
     rng: ChaCha8Rng,
     /// Every message and disk effect, one line each (golden tests).
     pub trace: Option<Vec<String>>,
+    /// Reintroduced bugs switched on in servers started from now on
+    /// (simulated build only).
+    #[cfg(madsim)]
+    pub bugs: Vec<zkcore::bugs::Bug>,
 }
 
 fn server_cfg(id: usize, n: usize) -> ServerConfig {
@@ -112,6 +116,8 @@ impl Cluster {
             leaders: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             trace: None,
+            #[cfg(madsim)]
+            bugs: Vec::new(),
         };
         for i in 0..n {
             c.start(i);
@@ -148,7 +154,12 @@ impl Cluster {
                 _ => {}
             }
         }
-        let cfg = server_cfg(i + 1, self.n);
+        #[allow(unused_mut)]
+        let mut cfg = server_cfg(i + 1, self.n);
+        #[cfg(madsim)]
+        {
+            cfg.bugs.on = self.bugs.clone();
+        }
         let ens = cfg.ensemble.clone().expect("quorum");
         let mut s = Server::new(cfg, self.now, tree, sessions.into_iter().collect());
         s.enter_ensemble(
@@ -213,6 +224,7 @@ impl Cluster {
                 }
                 Effect::Truncate { zxid } => self.disks[i].pending.push_back(Op::Trunc(zxid)),
                 Effect::InstallSnapshot(s) => self.disks[i].pending.push_back(Op::Install(s)),
+                Effect::Stop { reason } => panic!("server {} stopped: {reason}", i + 1),
                 Effect::PeerSend { to, bytes } => {
                     let to = to as usize - 1;
                     let m = Msg::decode(&bytes).expect("servers send valid messages");
@@ -850,6 +862,7 @@ fn describe_effect(e: &Effect) -> Option<String> {
         Effect::WriteEpoch { file, epoch } => format!("write {} {epoch}", file.file_name()),
         Effect::Truncate { zxid } => format!("truncate after {}", hex(*zxid)),
         Effect::InstallSnapshot(s) => format!("install snapshot {}", hex(s.last_zxid)),
+        Effect::Stop { reason } => format!("stop: {reason}"),
         _ => return None,
     })
 }
@@ -1064,4 +1077,62 @@ fn zab_a_leader_whose_close_of_a_session_may_not_commit_does_not_refuse_it() {
         "re-attached via {}",
         f + 1
     );
+}
+
+/// A cluster where every server runs with `bug` (restarted to take it).
+#[cfg(madsim)]
+fn with_bug(n: usize, seed: u64, bug: zkcore::bugs::Bug) -> Cluster {
+    let mut c = Cluster::new(n, seed);
+    c.bugs = vec![bug];
+    for i in 0..n {
+        c.crash(i);
+        c.start(i);
+    }
+    c
+}
+
+/// The switch's mechanism, checked where it acts: with ZK-5010 a leader
+/// answers a learner with an uncommitted tail by DIFF, and the invariants
+/// (equal trees at equal zxids) catch the stale tail being applied.
+#[cfg(madsim)]
+#[test]
+fn bug_zk5010_diff_instead_of_trunc_is_caught() {
+    let r = std::panic::catch_unwind(|| {
+        let mut c = with_bug(3, 2, zkcore::bugs::Bug::Zk5010);
+        c.converge();
+        c.run_writes(10);
+        let old = isolate_leader_with_uncommitted_writes(&mut c);
+        elect_another(&mut c, old);
+        c.run_writes(10);
+        c.converge();
+        c.sent.clone()
+    });
+    assert!(r.is_err(), "not caught: {:?}", r.ok());
+}
+
+/// ZK-1732's mechanism in the in-memory cluster: a restarted server whose
+/// election epoch differs from the ensemble's never joins it (without the
+/// switch it does).
+#[cfg(madsim)]
+#[test]
+fn bug_zk1732_a_restarted_server_in_another_election_epoch_never_joins() {
+    let run = |bug: Option<zkcore::bugs::Bug>| {
+        let mut c = match bug {
+            Some(b) => with_bug(3, 4, b),
+            None => Cluster::new(3, 4),
+        };
+        c.converge();
+        let l = c.leader().expect("a leader");
+        c.crash(l);
+        for _ in 0..300 {
+            c.step(false);
+        }
+        c.start(l);
+        for _ in 0..600 {
+            c.step(false);
+        }
+        c.server(l).expect("running").role_name()
+    };
+    assert_eq!(run(None), "follower");
+    assert_eq!(run(Some(zkcore::bugs::Bug::Zk1732)), "looking");
 }

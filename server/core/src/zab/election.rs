@@ -52,6 +52,10 @@ pub struct Election {
     finalize_at: Option<i64>,
     resend_at: i64,
     resend_ms: i64,
+    /// ZK-1732 (simulation only): notifications from FOLLOWING/LEADING
+    /// servers count only in our own election epoch.
+    #[cfg(madsim)]
+    pub same_epoch_only: bool,
 }
 
 /// Messages to send: (to, message).
@@ -75,6 +79,8 @@ impl Election {
             finalize_at: None,
             resend_at: 0,
             resend_ms: RESEND_MIN_MS,
+            #[cfg(madsim)]
+            same_epoch_only: false,
         }
     }
 
@@ -165,6 +171,13 @@ impl Election {
                 (sends, None)
             }
             PeerState::Following | PeerState::Leading => {
+                // ZK-1732: an established ensemble in another election
+                // epoch is not listened to; a restarted server (its clock
+                // back at 1) can never join it.
+                #[cfg(madsim)]
+                if self.same_epoch_only && election_epoch != self.logical_clock {
+                    return (sends, None);
+                }
                 if election_epoch == self.logical_clock {
                     self.recv.insert(from, vote);
                 }

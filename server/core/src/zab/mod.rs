@@ -163,6 +163,10 @@ pub(crate) enum LearnerState {
 pub(crate) struct Learner {
     pub state: LearnerState,
     pub accepted_epoch: u64,
+    /// From FOLLOWERINFO: the learner's last logged zxid (read only by a
+    /// simulated bug, ZK-335).
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    pub info_zxid: i64,
     /// From ACKEPOCH: (currentEpoch, last logged, last applied).
     pub position: Option<(u64, i64, i64)>,
     /// Cumulative: durable on the learner up to here.
@@ -253,6 +257,8 @@ pub struct Zab {
     pub(crate) logged: i64,
     /// Last zxid the disk reported durable.
     pub(crate) durable: i64,
+    /// The highest zxid acknowledged as durable (see `Server::acked_zxid`).
+    pub(crate) acked: i64,
     /// What was logged when the pending epoch write was asked for.
     pub(crate) epoch_write_covers: i64,
     /// Sessions touched by our clients since the last PING reply.
@@ -260,6 +266,10 @@ pub struct Zab {
     pub(crate) pending_fwd: BTreeMap<i64, VecDeque<Fwd>>,
     pub(crate) syncs: BTreeMap<u64, SyncWait>,
     pub(crate) revalidating: BTreeMap<i64, Vec<Reattach>>,
+    /// ZK-4925 (simulation only): zxids this server logged during a sync
+    /// and, by the bug, left out of the committed log it sends as leader.
+    #[cfg(madsim)]
+    pub(crate) sync_only: BTreeSet<i64>,
     /// Times we went back to looking (for tests and the 4lw).
     pub(crate) elections: u64,
 }
@@ -286,11 +296,14 @@ impl Zab {
             history_base,
             logged: tree.last_zxid(),
             durable: tree.last_zxid(),
+            acked: 0,
             epoch_write_covers: 0,
             touched: BTreeSet::new(),
             pending_fwd: BTreeMap::new(),
             syncs: BTreeMap::new(),
             revalidating: BTreeMap::new(),
+            #[cfg(madsim)]
+            sync_only: BTreeSet::new(),
             elections: 0,
             cfg,
         }
@@ -313,12 +326,29 @@ impl Zab {
                 .is_ok()
     }
 
+    /// ZK-4925: whether `zxid` is missing from the committed log (only
+    /// ever true with that bug switched on).
+    pub(crate) fn not_in_committed_log(&self, zxid: i64) -> bool {
+        #[cfg(madsim)]
+        return self.sync_only.contains(&zxid);
+        #[cfg(not(madsim))]
+        {
+            let _ = zxid;
+            false
+        }
+    }
+
     pub(crate) fn push_history(&mut self, r: &TxnRecord) {
         self.history.push_back(r.clone());
         self.logged = r.header.zxid;
         while self.history.len() > HISTORY_MAX {
             let old = self.history.pop_front().expect("non-empty");
             self.history_base = old.header.zxid;
+        }
+        #[cfg(madsim)]
+        if !self.sync_only.is_empty() {
+            let base = self.history_base;
+            self.sync_only.retain(|z| *z > base);
         }
     }
 

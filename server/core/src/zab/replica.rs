@@ -4,6 +4,9 @@
 use super::election::Decision;
 use super::*;
 use crate::acl::AuthInfo;
+#[cfg(madsim)]
+use crate::bugs::Bug;
+use crate::cover::{self, Mark};
 use crate::server::{reply_kind, ConnState, Effect, Entry, ReplyKind, Server};
 use crate::ConnId;
 use jute::{ErrorCode, Reader, Txn, TxnHeader};
@@ -11,7 +14,12 @@ use jute::{ErrorCode, Reader, Txn, TxnHeader};
 impl Server {
     /// Put a fresh server into quorum mode: it starts looking.
     pub fn enter_ensemble(&mut self, cfg: EnsembleConfig, rec: ZabRecovered) {
-        let zab = Zab::new(cfg, rec, &self.tree);
+        #[allow(unused_mut)]
+        let mut zab = Zab::new(cfg, rec, &self.tree);
+        #[cfg(madsim)]
+        {
+            zab.election.same_epoch_only = self.bug(Bug::Zk1732);
+        }
         self.zab = Some(Box::new(zab));
         self.look("start-up");
     }
@@ -67,6 +75,13 @@ impl Server {
     }
 
     /// Zxid up to which the leader has committed (leader only).
+    /// The highest zxid this server has told the ensemble is durable in
+    /// its log (its ACKs; a leader's own durable log). After a power
+    /// failure the disk must still hold it.
+    pub fn acked_zxid(&self) -> i64 {
+        self.zab.as_deref().map_or(0, |z| z.acked)
+    }
+
     pub fn commit_zxid(&self) -> Option<i64> {
         match &self.zab.as_deref()?.role {
             Role::Leading(l) if l.phase == LeaderPhase::Established => Some(l.commit),
@@ -110,6 +125,10 @@ impl Server {
     }
 
     fn peer_send(&mut self, to: u64, m: &Msg) {
+        if let Msg::Ack { zxid, .. } = m {
+            let z = self.zm();
+            z.acked = z.acked.max(*zxid);
+        }
         self.out.push(Effect::PeerSend {
             to,
             bytes: m.encode(),
@@ -194,6 +213,9 @@ impl Server {
     fn lead(&mut self) {
         // Our whole log is the new epoch's initial history: apply it.
         let logged = self.z().logged;
+        if logged > self.tree.last_zxid() {
+            cover::hit(Mark::NewEpochWithUncommitted);
+        }
         self.apply_upto(logged);
         let now = self.now_ms;
         let my_id = self.my_id();
@@ -292,6 +314,9 @@ impl Server {
         match &self.z().role {
             Role::Looking => {}
             Role::Leading(_) => {
+                // The leader counts its own log as an acknowledgement.
+                let z = self.zm();
+                z.acked = z.acked.max(z.durable);
                 self.check_established();
                 self.leader_commit();
             }
@@ -447,6 +472,19 @@ impl Server {
             .chain([my_accepted, self.z().current_epoch])
             .max()
             .unwrap_or(0);
+        // ZK-335: the epoch from the last logged zxids (see bugs.rs).
+        #[cfg(madsim)]
+        let max = if self.bug(crate::bugs::Bug::Zk335) {
+            let l = self.leader().expect("leading");
+            l.learners
+                .values()
+                .map(|x| epoch_of(x.info_zxid))
+                .chain([epoch_of(self.z().logged)])
+                .max()
+                .unwrap_or(0)
+        } else {
+            max
+        };
         let epoch = max + 1;
         let l = self.leader_mut().expect("leading");
         l.epoch = epoch;
@@ -505,7 +543,11 @@ impl Server {
             x.last_heard_ms = now;
         }
         match m {
-            Msg::FollowerInfo { accepted_epoch, .. } => self.on_follower_info(from, accepted_epoch),
+            Msg::FollowerInfo {
+                accepted_epoch,
+                last_zxid,
+                ..
+            } => self.on_follower_info(from, accepted_epoch, last_zxid),
             Msg::AckEpoch {
                 current_epoch,
                 last_zxid,
@@ -566,7 +608,7 @@ impl Server {
         }
     }
 
-    fn on_follower_info(&mut self, from: u64, accepted_epoch: u64) {
+    fn on_follower_info(&mut self, from: u64, accepted_epoch: u64, last_zxid: i64) {
         let now = self.now_ms;
         let l = self.leader_mut().expect("leading");
         l.learners.insert(
@@ -574,6 +616,7 @@ impl Server {
             Learner {
                 state: LearnerState::Info,
                 accepted_epoch,
+                info_zxid: last_zxid,
                 position: None,
                 acked: 0,
                 last_heard_ms: now,
@@ -637,17 +680,36 @@ impl Server {
                 .find(|x| epoch_of(*x) == e && *x < last)
                 .filter(|x| z.in_history(*x))
         };
+        // ZK-2845: what the learner applied is not looked at.
+        #[cfg(madsim)]
+        let applied = if self.bug(Bug::Zk2845) {
+            i64::MIN
+        } else {
+            applied
+        };
         let common = common.filter(|c| *c <= z.logged && applied <= *c);
         let from = match common {
             Some(c) if c == last => {
+                if z.logged > c {
+                    cover::hit(Mark::SyncDiff);
+                }
+                self.peer_send(id, &Msg::Diff { zxid: c });
+                c
+            }
+            // ZK-5010: DIFF where TRUNC is due.
+            #[cfg(madsim)]
+            Some(c) if self.bug(Bug::Zk5010) => {
+                cover::hit(Mark::SyncDiff);
                 self.peer_send(id, &Msg::Diff { zxid: c });
                 c
             }
             Some(c) => {
+                cover::hit(Mark::SyncTrunc);
                 self.peer_send(id, &Msg::Trunc { zxid: c });
                 c
             }
             None => {
+                cover::hit(Mark::SyncSnap);
                 let zx = self.tree.last_zxid();
                 let snap = self.snapshot_data(zx);
                 self.peer_send(id, &Msg::Snap(Box::new(snap)));
@@ -659,6 +721,7 @@ impl Server {
             .history
             .iter()
             .filter(|r| r.header.zxid > from)
+            .filter(|r| !self.z().not_in_committed_log(r.header.zxid))
             .cloned()
             .collect();
         for r in missing {
@@ -806,6 +869,7 @@ impl Server {
         let l = self.leader().expect("leading");
         let established = l.phase == LeaderPhase::Established;
         if !established && now - l.started_ms > init * tick {
+            cover::hit(Mark::LeaderStepDown);
             return self.look("no quorum synced within initLimit");
         }
         let limit = if established { sync } else { init } * tick;
@@ -813,6 +877,7 @@ impl Server {
         l.learners.retain(|_, x| now - x.last_heard_ms <= limit);
         let live = l.learners.values().filter(|x| x.counts()).count();
         if established && !self.quorum(1 + live) {
+            cover::hit(Mark::LeaderStepDown);
             return self.look("not sufficient followers synced");
         }
         let l = self.leader_mut().expect("leading");
@@ -895,7 +960,11 @@ impl Server {
             return false;
         };
         match l.owners.get(&session) {
-            Some(o) => *o != by,
+            Some(o) if *o != by => {
+                cover::hit(Mark::SessionMoved);
+                true
+            }
+            Some(_) => false,
             None => {
                 l.owners.insert(session, by);
                 false
@@ -933,6 +1002,13 @@ impl Server {
         match m {
             Msg::LeaderInfo { epoch } if phase == FollowerPhase::Discovery => {
                 let accepted = self.z().accepted_epoch;
+                // ZK-335: no acceptedEpoch to hold the leader to.
+                #[cfg(madsim)]
+                let accepted = if self.bug(crate::bugs::Bug::Zk335) {
+                    epoch_of(self.z().logged).min(accepted)
+                } else {
+                    accepted
+                };
                 if epoch < accepted {
                     return self.look("the leader's epoch is older than ours");
                 }
@@ -949,6 +1025,20 @@ impl Server {
             Msg::Trunc { zxid } if syncing => self.truncate(zxid),
             Msg::Snap(data) if syncing => self.install_snapshot(*data),
             Msg::Proposal(r) if syncing || broadcasting => self.log_proposal(*r),
+            // ZK-4394: a COMMIT for a proposal no longer pending, between
+            // the NEWLEADER ACK and UPTODATE, is an internal error.
+            #[cfg(madsim)]
+            Msg::Commit { zxid }
+                if self.bug(Bug::Zk4394)
+                    && phase == (FollowerPhase::Broadcast { up_to_date: false })
+                    && zxid <= self.tree.last_zxid() =>
+            {
+                self.out.push(Effect::Stop {
+                    reason: format!(
+                        "NullPointerException: COMMIT {zxid:#x} for a proposal no longer pending (ZK-4394)"
+                    ),
+                });
+            }
             Msg::Commit { zxid } if syncing || broadcasting => {
                 let f = self.follower_mut().expect("following");
                 f.commit_seen = f.commit_seen.max(zxid);
@@ -963,6 +1053,21 @@ impl Server {
                 }
                 f.phase = FollowerPhase::AwaitCurrentWrite;
                 self.write_epoch(EpochFile::Current, epoch);
+                // ZK-3911: NEWLEADER acknowledged on receipt, before the
+                // synced proposals (and currentEpoch) are durable.
+                #[cfg(madsim)]
+                if self.bug(Bug::Zk3911) {
+                    let logged = self.z().logged;
+                    self.follower_mut().expect("following").phase =
+                        FollowerPhase::Broadcast { up_to_date: false };
+                    self.peer_send(
+                        leader,
+                        &Msg::Ack {
+                            zxid: logged,
+                            newleader: true,
+                        },
+                    );
+                }
             }
             Msg::UpToDate if broadcasting => {
                 self.follower_mut().expect("following").phase =
@@ -1001,7 +1106,12 @@ impl Server {
     }
 
     fn truncate(&mut self, zxid: i64) {
-        if self.tree.last_zxid() > zxid {
+        // ZK-2845: the learner keeps what it applied.
+        #[cfg(madsim)]
+        let keep_tree = self.bug(Bug::Zk2845);
+        #[cfg(not(madsim))]
+        let keep_tree = false;
+        if self.tree.last_zxid() > zxid && !keep_tree {
             // The leader chose TRUNC although we applied past it: it must
             // not, so do not obey; start over.
             return self.look("TRUNC below our applied state");
@@ -1017,10 +1127,12 @@ impl Server {
         }
         z.logged = zxid;
         z.durable = z.durable.min(zxid);
+        z.acked = z.acked.min(zxid);
         self.out.push(Effect::Truncate { zxid });
     }
 
     fn install_snapshot(&mut self, data: crate::storage::SnapshotData) {
+        cover::hit(Mark::SnapInstalled);
         let zx = data.last_zxid;
         self.tree = crate::recovery::tree_from_records(&data.nodes, zx);
         let old: Vec<i64> = self.sessions.iter().map(|s| s.id).collect();
@@ -1038,6 +1150,7 @@ impl Server {
         z.history_base = zx;
         z.logged = zx;
         z.durable = zx;
+        z.acked = z.acked.min(zx);
         let f = self.follower_mut().expect("following");
         f.commit_seen = f.commit_seen.max(zx);
         self.out.push(Effect::InstallSnapshot(Box::new(data)));
@@ -1052,9 +1165,19 @@ impl Server {
         let next_in_epoch = z == logged + 1;
         let new_epoch = epoch_of(z) > epoch_of(logged) && counter_of(z) == 1;
         if !next_in_epoch && !new_epoch {
+            cover::hit(Mark::FollowerGap);
             return self.look("a gap in the proposals");
         }
         self.zm().push_history(&r);
+        // ZK-4925: received during sync, so not in the committed log.
+        #[cfg(madsim)]
+        if self.bug(Bug::Zk4925)
+            && self
+                .follower()
+                .is_some_and(|f| f.phase == FollowerPhase::Syncing)
+        {
+            self.zm().sync_only.insert(z);
+        }
         self.out.push(Effect::Persist {
             records: vec![r.clone()],
         });
