@@ -7,6 +7,8 @@
 pub mod bugmap;
 pub mod check;
 pub mod client;
+#[cfg(madsim)]
+pub mod coverage;
 pub mod failover;
 pub mod faultdisk;
 pub mod history;

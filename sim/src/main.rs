@@ -9,7 +9,7 @@
 //! passes every check (and, with `--check-determinism`, every seed replays
 //! to the same history); 1 if any fails; 2 on a usage error.
 //!
-//! Three subcommands (a first argument `hunt`, `shrink` or `regress`; see
+//! Four subcommands (a first argument `hunt`, `shrink`, `regress` or `cover`; see
 //! `sim/ARCHITECTURE.md`, "Hunting, shrinking, regressions"):
 //!
 //! - `sim hunt --bug ID | --all [--seeds A..B] [--jobs J] [--starts K]`:
@@ -19,7 +19,10 @@
 //!   a smaller scenario failing the same way, written as a regression entry
 //!   (`sim::shrink`); exit 2 if the seed does not fail;
 //! - `sim regress [DIR] [--canary]`: the regression corpus (`sim::regress`);
-//!   exit 1 if an entry misbehaves or the canary's failure goes unreported.
+//!   exit 1 if an entry misbehaves or the canary's failure goes unreported;
+//! - `sim cover [DIR] [--seeds A..B]`: every scenario of DIR, and the
+//!   coverage marks they hit (`sim::coverage`); exit 1 if a required mark
+//!   is not hit or a run fails.
 
 #[cfg(not(madsim))]
 fn main() {
@@ -70,6 +73,25 @@ mod cli {
         /// Replay the regression corpus: each entry fails with its bug on
         /// and passes with it off.
         Regress(RegressArgs),
+        /// Run every scenario of a directory and report the coverage marks
+        /// hit; fail if a required mark is not.
+        Cover(CoverArgs),
+    }
+
+    #[derive(clap::Args, Debug)]
+    struct CoverArgs {
+        /// The scenario directory (its subdirectories are not read).
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+        /// Seeds per scenario: `A..B` or `A..=B`.
+        #[arg(long, default_value = "1..=3")]
+        seeds: String,
+        /// Runs at once. Default: the number of CPUs.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where reports of failing runs go.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
     }
 
     #[derive(clap::Args, Debug)]
@@ -192,6 +214,7 @@ mod cli {
             Some(Cmd::Hunt(a)) => hunt(a),
             Some(Cmd::Shrink(a)) => shrink(a),
             Some(Cmd::Regress(a)) => regress(a),
+            Some(Cmd::Cover(a)) => cover(a),
         };
         match result {
             Ok(code) => code,
@@ -490,6 +513,19 @@ mod cli {
         };
         print!("{}", regress::table(canary.as_ref(), &rows, &skipped));
         Ok(regress::exit_code(canary.as_ref(), &rows))
+    }
+
+    fn cover(a: CoverArgs) -> Result<i32, String> {
+        let jobs = parse_jobs(a.jobs)?;
+        let seeds = sweep::parse_range(&a.seeds)?;
+        let files = sim::coverage::scenario_files(&a.dir)?;
+        let cov = sim::coverage::sweep(&files, &seeds, jobs, &a.out)?;
+        print!("{}", cov.table());
+        Ok(if cov.missing().is_empty() && cov.failed.is_empty() {
+            0
+        } else {
+            1
+        })
     }
 
     fn exit_code(t: &Tally) -> i32 {

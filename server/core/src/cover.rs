@@ -84,10 +84,13 @@ impl Mark {
     }
 
     /// Whether a sweep of every scenario must hit this mark (CI fails
-    /// otherwise). A gap in the proposals needs a message lost inside a
-    /// live connection, which the mesh (TCP) never does.
+    /// otherwise). A gap in the proposals needs a frame lost inside a live
+    /// connection (one replaced while frames were in flight): it happens
+    /// in some seeds of sync-power-loss, not reliably in a short sweep. An
+    /// unsure re-attach needs a leader paused right after it began closing
+    /// the session (swarm, 3 servers, seed 182): reported, not required.
     pub fn required(self) -> bool {
-        !matches!(self, Mark::FollowerGap)
+        !matches!(self, Mark::FollowerGap | Mark::ReattachUnsure)
     }
 }
 
