@@ -42,6 +42,7 @@ pub fn grounds(bug: Bug) -> &'static [Ground] {
         Bug::Zk4643 => &[SYNC_POWER_LOSS_3],
         Bug::Zk1732 => &[STALE_REJOIN_3],
         Bug::Zk2247 => &[DISK_ERROR_3],
+        Bug::Zk4646 => &[SYNC_POWER_LOSS_3],
     }
 }
 
@@ -59,5 +60,6 @@ pub fn caught_by(bug: Bug) -> &'static [&'static str] {
         Bug::Zk4643 => &["zab", "durability", "linearizability"],
         Bug::Zk1732 => &["replicas", "liveness"],
         Bug::Zk2247 => &["liveness", "replicas"],
+        Bug::Zk4646 => &["zab", "durability", "linearizability"],
     }
 }

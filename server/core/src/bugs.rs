@@ -130,10 +130,19 @@ pub enum Bug {
     /// Switch: the disk task logs a failed batch and drops it, and the
     /// server carries on, instead of stopping on the error.
     Zk2247,
+    /// ZOOKEEPER-4646 (sync; what remained of ZOOKEEPER-3911 after its
+    /// fix). The follower wrote currentEpoch and acknowledged NEWLEADER
+    /// while the proposals of its sync were still queued for the
+    /// SyncRequestProcessor thread: the ACK claimed a history that was not
+    /// on disk yet, and a crash then lost committed transactions.
+    /// Switch: proposals received during sync are held back from the log
+    /// writer and handed to it only after the NEWLEADER ACK (which, like
+    /// the original, does wait for currentEpoch).
+    Zk4646,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::Zk335,
         Bug::Zk2845,
         Bug::Zk5010,
@@ -145,6 +154,7 @@ impl Bug {
         Bug::Zk4643,
         Bug::Zk1732,
         Bug::Zk2247,
+        Bug::Zk4646,
     ];
 
     /// `ZK-335`: how scenarios and the CLI name it.
@@ -161,6 +171,7 @@ impl Bug {
             Bug::Zk4643 => "ZK-4643",
             Bug::Zk1732 => "ZK-1732",
             Bug::Zk2247 => "ZK-2247",
+            Bug::Zk4646 => "ZK-4646",
         }
     }
 
@@ -188,6 +199,7 @@ impl Bug {
             Bug::Zk4643 => "currentEpoch written (and taken as covering the log) before the synced history reaches the disk",
             Bug::Zk1732 => "a latecomer listens to an established ensemble only in its own election epoch: a restarted server never rejoins",
             Bug::Zk2247 => "a failed transaction-log write is swallowed: the leader stays, commits nothing, and no one replaces it",
+            Bug::Zk4646 => "NEWLEADER acknowledged while the sync's proposals are still queued for the log writer",
         }
     }
 }

@@ -270,6 +270,10 @@ pub struct Zab {
     /// and, by the bug, left out of the committed log it sends as leader.
     #[cfg(madsim)]
     pub(crate) sync_only: BTreeSet<i64>,
+    /// ZK-4646 (simulation only): proposals of a sync not yet handed to
+    /// the log writer.
+    #[cfg(madsim)]
+    pub(crate) held_for_log: Vec<TxnRecord>,
     /// Times we went back to looking (for tests and the 4lw).
     pub(crate) elections: u64,
 }
@@ -304,6 +308,8 @@ impl Zab {
             revalidating: BTreeMap::new(),
             #[cfg(madsim)]
             sync_only: BTreeSet::new(),
+            #[cfg(madsim)]
+            held_for_log: Vec::new(),
             elections: 0,
             cfg,
         }

@@ -189,6 +189,9 @@ impl Server {
         }
         let now = self.now_ms;
         let z = self.zm();
+        // ZK-4646: what was still queued for the log writer is lost.
+        #[cfg(madsim)]
+        z.held_for_log.clear();
         z.role = Role::Looking;
         z.pending_fwd.clear();
         z.syncs.clear();
@@ -370,6 +373,15 @@ impl Server {
                             newleader: true,
                         },
                     );
+                    // ZK-4646: the synced proposals reach the log writer
+                    // only now, after the ACK.
+                    #[cfg(madsim)]
+                    {
+                        let held = std::mem::take(&mut self.zm().held_for_log);
+                        if !held.is_empty() {
+                            self.out.push(Effect::Persist { records: held });
+                        }
+                    }
                     self.follower_apply();
                 }
                 _ => {}
@@ -997,7 +1009,11 @@ impl Server {
     fn follower_on(&mut self, m: Msg) {
         let f = self.follower().expect("following");
         let (phase, leader) = (f.phase, f.leader);
-        let syncing = phase == FollowerPhase::Syncing;
+        // Waiting for currentEpoch to be durable is still part of the sync:
+        // the leader already forwards new proposals and commits, which a
+        // slow disk makes sure arrive meanwhile.
+        let in_sync = phase == FollowerPhase::Syncing;
+        let syncing = in_sync || phase == FollowerPhase::AwaitCurrentWrite;
         let broadcasting = matches!(phase, FollowerPhase::Broadcast { .. });
         match m {
             Msg::LeaderInfo { epoch } if phase == FollowerPhase::Discovery => {
@@ -1021,9 +1037,9 @@ impl Server {
                     self.send_ack_epoch();
                 }
             }
-            Msg::Diff { .. } if syncing => {}
-            Msg::Trunc { zxid } if syncing => self.truncate(zxid),
-            Msg::Snap(data) if syncing => self.install_snapshot(*data),
+            Msg::Diff { .. } if in_sync => {}
+            Msg::Trunc { zxid } if in_sync => self.truncate(zxid),
+            Msg::Snap(data) if in_sync => self.install_snapshot(*data),
             Msg::Proposal(r) if syncing || broadcasting => self.log_proposal(*r),
             // ZK-4394: a COMMIT for a proposal no longer pending, between
             // the NEWLEADER ACK and UPTODATE, is an internal error.
@@ -1046,7 +1062,7 @@ impl Server {
                     self.follower_apply();
                 }
             }
-            Msg::NewLeader { epoch } if syncing => {
+            Msg::NewLeader { epoch } if in_sync => {
                 let f = self.follower_mut().expect("following");
                 if epoch != f.epoch {
                     return self.look("NEWLEADER for another epoch");
@@ -1169,14 +1185,25 @@ impl Server {
             return self.look("a gap in the proposals");
         }
         self.zm().push_history(&r);
+        #[cfg(madsim)]
+        let syncing = self
+            .follower()
+            .is_some_and(|f| f.phase == FollowerPhase::Syncing);
         // ZK-4925: received during sync, so not in the committed log.
         #[cfg(madsim)]
-        if self.bug(Bug::Zk4925)
-            && self
-                .follower()
-                .is_some_and(|f| f.phase == FollowerPhase::Syncing)
-        {
+        if self.bug(Bug::Zk4925) && syncing {
             self.zm().sync_only.insert(z);
+        }
+        // ZK-4646: queued for the log writer, handed over only after the
+        // NEWLEADER ACK.
+        #[cfg(madsim)]
+        if self.bug(Bug::Zk4646) && syncing {
+            self.zm().held_for_log.push(r.clone());
+            self.inflight.push_back(InFlight {
+                record: r,
+                origin: None,
+            });
+            return;
         }
         self.out.push(Effect::Persist {
             records: vec![r.clone()],
