@@ -1195,9 +1195,16 @@ impl Server {
             self.zm().sync_only.insert(z);
         }
         // ZK-4646: queued for the log writer, handed over only after the
-        // NEWLEADER ACK.
+        // NEWLEADER ACK (with what arrives until then, in order).
         #[cfg(madsim)]
-        if self.bug(Bug::Zk4646) && syncing {
+        if self.bug(Bug::Zk4646)
+            && self.follower().is_some_and(|f| {
+                matches!(
+                    f.phase,
+                    FollowerPhase::Syncing | FollowerPhase::AwaitCurrentWrite
+                )
+            })
+        {
             self.zm().held_for_log.push(r.clone());
             self.inflight.push_back(InFlight {
                 record: r,
