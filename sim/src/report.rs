@@ -78,39 +78,36 @@ pub fn judge(scn: &Scenario, events: &[Event], panic: Option<&str>) -> Vec<Check
     checks
 }
 
+/// (servers hit, from, to) of each fault of `kind`, its window opened
+/// `lead_us` before the fault's start event.
+fn fault_windows<'a>(
+    events: &'a [Event],
+    kind: &str,
+    lead_us: u64,
+) -> Vec<(Vec<&'a str>, u64, u64)> {
+    events
+        .iter()
+        .filter(|e| e.ty == Ty::FaultStart && e.fault.as_deref() == Some(kind))
+        .map(|s| {
+            let end = events
+                .iter()
+                .find(|e| e.ty == Ty::FaultEnd && e.fault_id == s.fault_id)
+                .map_or(u64::MAX, |e| e.t_us);
+            let hit: Vec<&str> = s.target.as_deref().unwrap_or("").split(',').collect();
+            (hit, s.t_us.saturating_sub(lead_us), end)
+        })
+        .collect()
+}
+
 fn server_health(events: &[Event], panic: Option<&str>) -> CheckResult {
     let mut r = CheckResult::new("server_health");
     if let Some(p) = panic {
         r.violation(format!("the simulation panicked: {p}"));
     }
-    // (servers hit, from, to) of each power loss.
-    let mut power_off: Vec<(Vec<&str>, u64, u64)> = Vec::new();
-    for s in events
-        .iter()
-        .filter(|e| e.ty == Ty::FaultStart && e.fault.as_deref() == Some("power_loss"))
-    {
-        let end = events
-            .iter()
-            .find(|e| e.ty == Ty::FaultEnd && e.fault_id == s.fault_id)
-            .map_or(u64::MAX, |e| e.t_us);
-        let hit: Vec<&str> = s.target.as_deref().unwrap_or("").split(',').collect();
-        // The server stops on the failed fsync just before the fault is
-        // recorded as started.
-        power_off.push((hit, s.t_us.saturating_sub(600_000), end));
-    }
-    // (servers hit, from, to) of each failing disk.
-    let mut disk_failed: Vec<(Vec<&str>, u64, u64)> = Vec::new();
-    for s in events
-        .iter()
-        .filter(|e| e.ty == Ty::FaultStart && e.fault.as_deref() == Some("disk_error"))
-    {
-        let end = events
-            .iter()
-            .find(|e| e.ty == Ty::FaultEnd && e.fault_id == s.fault_id)
-            .map_or(u64::MAX, |e| e.t_us);
-        let hit: Vec<&str> = s.target.as_deref().unwrap_or("").split(',').collect();
-        disk_failed.push((hit, s.t_us, end));
-    }
+    // The server stops on the failed fsync just before a power loss is
+    // recorded as started; a failing disk stops it inside the window.
+    let power_off = fault_windows(events, "power_loss", 600_000);
+    let disk_failed = fault_windows(events, "disk_error", 0);
     for e in events.iter().filter(|e| e.ty == Ty::ServerExit) {
         let why = e.error.as_deref().unwrap_or("");
         let who = e.target.as_deref().unwrap_or("server");
