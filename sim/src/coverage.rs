@@ -44,15 +44,8 @@ impl Coverage {
             }
         }
         if !r.passed() {
-            let checks = r
-                .summary
-                .checks
-                .iter()
-                .filter(|c| c.verdict == crate::check::Verdict::Fail)
-                .map(|c| c.name.clone())
-                .collect();
             self.failed
-                .push((r.summary.scenario.clone(), r.seed, checks));
+                .push((r.summary.scenario.clone(), r.seed, r.failed_checks()));
         }
     }
 

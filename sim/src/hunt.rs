@@ -20,10 +20,9 @@
 //! nothing within its seeds counts as "more than N" (it sorts last).
 
 use crate::bugmap::{self, Ground};
-use crate::check::Verdict;
 use crate::runner::RunOptions;
 use crate::scenario::Scenario;
-use crate::sweep::{self, Job, SeedResult, Write};
+use crate::sweep::{self, Job, Write};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use zkcore::bugs::Bug;
@@ -147,15 +146,6 @@ impl Outcome {
     }
 }
 
-fn failed_checks(r: &SeedResult) -> Vec<String> {
-    r.summary
-        .checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Fail)
-        .map(|c| c.name.clone())
-        .collect()
-}
-
 /// Hunt `bug` on `grounds` over `count` seeds from `first`, `jobs` seeds at
 /// a time; `progress(seeds_done)` after each batch.
 pub fn hunt(
@@ -180,7 +170,7 @@ pub fn hunt(
         let results = sweep::run_tasks(&tasks, jobs);
         if let Some(i) = results.iter().position(|r| !r.passed()) {
             let r = &results[i];
-            let failed = failed_checks(r);
+            let failed = r.failed_checks();
             let seed_index = (i / grounds.len()) as u64;
             return Outcome::Found(Found {
                 seeds: done + seed_index + 1,

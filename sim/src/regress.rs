@@ -20,7 +20,7 @@
 
 use crate::report;
 use crate::scenario::Scenario;
-use crate::shrink::{failed_checks, Size};
+use crate::shrink::Size;
 use crate::sweep::{self, Job, Write};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -184,7 +184,7 @@ impl Row {
 }
 
 fn cell(r: &sweep::SeedResult, expect: &Expect) -> Cell {
-    let failed = failed_checks(r);
+    let failed = r.failed_checks();
     Cell {
         verdict: judge(expect, &failed),
         failed,
@@ -302,7 +302,7 @@ pub fn canary(loaded: &[Loaded]) -> Option<Canary> {
         file: as_if_clean.file.clone(),
         bugs: as_if_clean.bugs.clone(),
         seed: e.seed(),
-        failed: failed_checks(&r),
+        failed: r.failed_checks(),
         reported_fail: !r.passed() && !as_if_clean.ok() && exit_code(None, &[as_if_clean]) == 1,
     })
 }

@@ -37,10 +37,9 @@
 //! [`crate::sweep::run_tasks`]; the first failing one *in order* wins, so
 //! the result does not depend on `jobs` (only the number of runs does).
 
-use crate::check::Verdict;
 use crate::runner::RunOptions;
 use crate::scenario::{Ops, OpsSpec, Scenario, ALWAYS_CHECKS, CHECKS, OPT_IN_CHECKS};
-use crate::sweep::{self, Job, SeedResult, Write};
+use crate::sweep::{self, Job, Write};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -199,16 +198,6 @@ pub struct Shrunk {
     pub notes: Vec<String>,
 }
 
-/// The checks that failed in `r`.
-pub fn failed_checks(r: &SeedResult) -> Vec<String> {
-    r.summary
-        .checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Fail)
-        .map(|c| c.name.clone())
-        .collect()
-}
-
 /// Runs candidates and remembers their outcomes.
 struct Shrinker<'a> {
     job: Job,
@@ -271,7 +260,7 @@ impl<'a> Shrinker<'a> {
             let results = sweep::run_tasks(&tasks, self.jobs);
             self.runs += results.len();
             for ((k, _), r) in batch.iter().zip(&results) {
-                let failed = failed_checks(r);
+                let failed = r.failed_checks();
                 let fails = failed.iter().any(|c| self.want.contains(c));
                 self.cache.insert(k.clone(), fails);
             }
@@ -566,7 +555,7 @@ pub fn shrink(input: &Input, log: &mut dyn FnMut(&str)) -> Result<Shrunk, String
         write: Write::Never,
     };
     let first = sweep::run_one(&job, input.seed);
-    let original_failed = failed_checks(&first);
+    let original_failed = first.failed_checks();
     if first.passed() {
         return Err(format!(
             "{} seed {} passes every check: nothing to shrink (replay: {})",
@@ -732,7 +721,7 @@ pub fn run_file(path: &Path, seed: u64, opts: RunOptions) -> Result<Vec<String>,
     let mut job = Job::new(scn, &path.display().to_string(), PathBuf::from("reports"));
     job.opts = opts;
     job.write = Write::Never;
-    Ok(failed_checks(&sweep::run_one(&job, seed)))
+    Ok(sweep::run_one(&job, seed).failed_checks())
 }
 
 /// Shrink, write the entry to `out` and run it once more from disk: it
@@ -755,7 +744,7 @@ pub fn shrink_to_file(
         out: PathBuf::from("reports"),
         write: Write::Never,
     };
-    let failed = failed_checks(&sweep::run_one(&job, input.seed));
+    let failed = sweep::run_one(&job, input.seed).failed_checks();
     let text = render(input, &shrunk, &failed)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)

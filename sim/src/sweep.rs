@@ -72,6 +72,16 @@ impl SeedResult {
     pub fn passed(&self) -> bool {
         self.summary.verdict != Verdict::Fail
     }
+
+    /// The names of the checks that failed, in the summary's order.
+    pub fn failed_checks(&self) -> Vec<String> {
+        self.summary
+            .checks
+            .iter()
+            .filter(|c| c.verdict == Verdict::Fail)
+            .map(|c| c.name.clone())
+            .collect()
+    }
 }
 
 /// `A..B` (B excluded) or `A..=B`.
@@ -278,13 +288,7 @@ impl Tally {
         if !failing.is_empty() {
             let _ = writeln!(o, "  failing seeds ({}):", failing.len());
             for r in failing {
-                let checks: Vec<&str> = r
-                    .summary
-                    .checks
-                    .iter()
-                    .filter(|c| c.verdict == Verdict::Fail)
-                    .map(|c| c.name.as_str())
-                    .collect();
+                let checks = r.failed_checks();
                 let _ = writeln!(
                     o,
                     "    {:>6}  {:<28} {}",
