@@ -363,16 +363,7 @@ impl Server {
                     self.send_ack_epoch()
                 }
                 (EpochFile::Current, FollowerPhase::AwaitCurrentWrite) if epoch == f.epoch => {
-                    let (leader, logged) = (f.leader, self.z().logged);
-                    self.follower_mut().expect("following").phase =
-                        FollowerPhase::Broadcast { up_to_date: false };
-                    self.peer_send(
-                        leader,
-                        &Msg::Ack {
-                            zxid: logged,
-                            newleader: true,
-                        },
-                    );
+                    self.ack_newleader();
                     // ZK-4646: the synced proposals reach the log writer
                     // only now, after the ACK.
                     #[cfg(madsim)]
@@ -994,6 +985,22 @@ impl Server {
 
     // ---- follower ----------------------------------------------------
 
+    /// Acknowledge NEWLEADER with everything logged, and enter broadcast
+    /// (not yet serving: UPTODATE comes after).
+    fn ack_newleader(&mut self) {
+        let logged = self.z().logged;
+        let f = self.follower_mut().expect("following");
+        f.phase = FollowerPhase::Broadcast { up_to_date: false };
+        let leader = f.leader;
+        self.peer_send(
+            leader,
+            &Msg::Ack {
+                zxid: logged,
+                newleader: true,
+            },
+        );
+    }
+
     fn send_ack_epoch(&mut self) {
         let m = Msg::AckEpoch {
             current_epoch: self.z().current_epoch,
@@ -1073,16 +1080,7 @@ impl Server {
                 // synced proposals (and currentEpoch) are durable.
                 #[cfg(madsim)]
                 if self.bug(Bug::Zk3911) {
-                    let logged = self.z().logged;
-                    self.follower_mut().expect("following").phase =
-                        FollowerPhase::Broadcast { up_to_date: false };
-                    self.peer_send(
-                        leader,
-                        &Msg::Ack {
-                            zxid: logged,
-                            newleader: true,
-                        },
-                    );
+                    self.ack_newleader();
                 }
             }
             Msg::UpToDate if broadcasting => {
