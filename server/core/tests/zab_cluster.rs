@@ -1079,6 +1079,88 @@ fn zab_a_leader_whose_close_of_a_session_may_not_commit_does_not_refuse_it() {
     );
 }
 
+/// Found by the simulator (swarm, 3 servers, seed 411): a leader expired
+/// sessions while it was cut off (its closeSession proposals never
+/// committed), lost its quorum and came back as a follower of a leader
+/// that kept those sessions. Its closing marks stayed, so it answered
+/// every request of those sessions with SessionExpired, on connections it
+/// had accepted, while the sessions were alive everywhere else.
+#[test]
+fn zab_a_demoted_leader_forgets_the_closes_that_never_committed() {
+    let mut c = Cluster::new(3, 7);
+    c.converge();
+    let l = c.leader().expect("a leader");
+    let conn = c.attach(l, 0, 3 * TICK_MS as i32);
+    let session = c.session_of(conn);
+    assert_eq!(c.request(conn, create("/eph", 1)), Some(0));
+    c.isolate(l);
+    c.wait(4 * TICK_MS);
+    assert!(c
+        .server(l)
+        .unwrap()
+        .sessions()
+        .get(session)
+        .is_some_and(|x| x.closing));
+    // The others elect a leader that keeps the session (the client moves
+    // to the third server and pings there).
+    let new_leader = |c: &Cluster| {
+        (0..3).find(|&x| {
+            x != l
+                && c.server(x)
+                    .is_some_and(|s| s.role_name() == "leader" && s.commit_zxid().is_some())
+        })
+    };
+    for _ in 0..4000 {
+        if new_leader(&c).is_some() {
+            break;
+        }
+        c.step(false);
+    }
+    let n = new_leader(&c).expect("a new leader");
+    let f = (0..3).find(|&x| x != l && x != n).expect("the third");
+    c.settle();
+    let moved = c.attach(f, session, 3 * TICK_MS as i32);
+    assert_eq!(c.handshake(moved), (true, false));
+    // Healed, the old leader follows the new one.
+    c.heal();
+    for i in 0..4000 {
+        if c.server(l)
+            .is_some_and(|s| s.role_name() == "follower" && s.serving())
+        {
+            break;
+        }
+        if i % 5 == 0 {
+            let read = Request::Exists(ExistsRequest {
+                path: "/eph".into(),
+                watch: false,
+            });
+            assert_eq!(c.request(moved, read), Some(0), "kept alive via {}", f + 1);
+        }
+        c.step(false);
+    }
+    c.settle();
+    let s = c.server(l).unwrap();
+    assert_eq!(s.role_name(), "follower");
+    assert!(s.serving());
+    assert!(
+        s.sessions().get(session).is_some_and(|x| !x.closing),
+        "the session lives on, not closing: {:?}",
+        s.sessions().get(session)
+    );
+    // Its client comes back to it, and is served.
+    let again = c.attach(l, session, 3 * TICK_MS as i32);
+    assert_eq!(c.handshake(again), (true, false));
+    let read = Request::Exists(ExistsRequest {
+        path: "/eph".into(),
+        watch: false,
+    });
+    assert_eq!(
+        c.request(again, read),
+        Some(0),
+        "served, not SessionExpired"
+    );
+}
+
 /// A cluster where every server runs with `bug` (restarted to take it).
 #[cfg(madsim)]
 fn with_bug(n: usize, seed: u64, bug: zkcore::bugs::Bug) -> Cluster {

@@ -187,6 +187,12 @@ impl Server {
         for f in self.inflight.iter_mut() {
             f.origin = None;
         }
+        // Closing marks wait for closeSession transactions of this role
+        // (a leader's expiry, a client's close forwarded by a follower);
+        // whichever of them committed comes back with the next leader's
+        // sync, and the rest never will. Kept, a mark would answer the
+        // session's requests here with SessionExpired while it lives on.
+        self.sessions.clear_closing();
         let now = self.now_ms;
         let z = self.zm();
         // ZK-4646: what was still queued for the log writer is lost.
