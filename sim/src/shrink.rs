@@ -314,20 +314,35 @@ impl<'a> Shrinker<'a> {
         }
     }
 
-    fn ddmin_faults(&mut self, cur: &mut Scenario) {
-        let n = cur.faults.len();
-        let base = cur.clone();
+    /// Delta-debug one list of the scenario (`field`): keep the smallest
+    /// subset that still fails. When it shrank, `cur` becomes that scenario
+    /// and the result is (the old length, the kept indices).
+    fn ddmin_list<T: Clone>(
+        &mut self,
+        cur: &mut Scenario,
+        field: fn(&mut Scenario) -> &mut Vec<T>,
+    ) -> Option<(usize, Vec<usize>)> {
+        let mut base = cur.clone();
+        let items = field(&mut base).clone();
+        let n = items.len();
         let with = |keep: &Vec<usize>| {
             let mut s = base.clone();
-            s.faults = keep.iter().map(|&i| base.faults[i].clone()).collect();
+            *field(&mut s) = keep.iter().map(|&i| items[i].clone()).collect();
             s
         };
         let keep = ddmin(n, |sets| {
             let cands: Vec<Scenario> = sets.iter().map(with).collect();
             self.first_failing(&cands)
         });
-        if keep.len() < n {
-            *cur = with(&keep);
+        if keep.len() >= n {
+            return None;
+        }
+        *cur = with(&keep);
+        Some((n, keep))
+    }
+
+    fn ddmin_faults(&mut self, cur: &mut Scenario) {
+        if let Some((n, keep)) = self.ddmin_list(cur, |s| &mut s.faults) {
             let kept: Vec<String> = keep.iter().map(|i| (i + 1).to_string()).collect();
             self.step(format!(
                 "faults: {n} -> {} (ddmin; kept fault(s) {} of the list)",
@@ -376,19 +391,7 @@ impl<'a> Shrinker<'a> {
     }
 
     fn ddmin_workloads(&mut self, cur: &mut Scenario) {
-        let n = cur.workloads.len();
-        let base = cur.clone();
-        let with = |keep: &Vec<usize>| {
-            let mut s = base.clone();
-            s.workloads = keep.iter().map(|&i| base.workloads[i].clone()).collect();
-            s
-        };
-        let keep = ddmin(n, |sets| {
-            let cands: Vec<Scenario> = sets.iter().map(with).collect();
-            self.first_failing(&cands)
-        });
-        if keep.len() < n {
-            *cur = with(&keep);
+        if let Some((n, keep)) = self.ddmin_list(cur, |s| &mut s.workloads) {
             let names: Vec<&str> = cur.workloads.iter().map(|w| w.name.as_str()).collect();
             self.step(format!(
                 "workloads: {n} -> {} (ddmin; kept {})",
